@@ -1,0 +1,68 @@
+import type { MigrationBuilder } from 'node-pg-migrate';
+
+/**
+ * The three tables under the names the users' raw SQL and dashboards rely on. Every name is
+ * schema-qualified, so `pg_roles` reaches this table and never the system view.
+ * `updated_at` is kept by a trigger, so raw SQL updates keep it right too.
+ */
+export async function up(pgm: MigrationBuilder): Promise<void> {
+  pgm.sql(`
+    CREATE FUNCTION public.set_updated_at() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      NEW.updated_at := now();
+      RETURN NEW;
+    END
+    $$;
+
+    CREATE TABLE public.pg_users (
+      id text PRIMARY KEY,
+      email text NOT NULL CONSTRAINT pg_users_email_not_blank CHECK (btrim(email) <> ''),
+      name text,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      deleted_at timestamptz
+    );
+
+    -- One live user per email, compared case-insensitively; a soft-deleted user's email can be used again.
+    CREATE UNIQUE INDEX pg_users_email_active_key ON public.pg_users (lower(email)) WHERE deleted_at IS NULL;
+
+    CREATE TABLE public.pg_posts (
+      id text PRIMARY KEY,
+      title text NOT NULL CONSTRAINT pg_posts_title_not_blank CHECK (btrim(title) <> ''),
+      content text,
+      published boolean NOT NULL DEFAULT false,
+      "authorId" text NOT NULL REFERENCES public.pg_users (id) ON DELETE CASCADE,
+      metadata jsonb NOT NULL DEFAULT '{}'::jsonb
+        CONSTRAINT pg_posts_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object'),
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      deleted_at timestamptz
+    );
+
+    -- A role name is unique per user: one row per (user, role).
+    CREATE TABLE public.pg_roles (
+      id text PRIMARY KEY,
+      name text NOT NULL CONSTRAINT pg_roles_name_not_blank CHECK (btrim(name) <> ''),
+      description text,
+      "userId" text NOT NULL REFERENCES public.pg_users (id) ON DELETE CASCADE,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      CONSTRAINT "pg_roles_userId_name_key" UNIQUE ("userId", name)
+    );
+
+    -- Only a real change moves updated_at; a no-op UPDATE leaves it alone.
+    CREATE TRIGGER pg_users_set_updated_at BEFORE UPDATE ON public.pg_users
+      FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION public.set_updated_at();
+    CREATE TRIGGER pg_posts_set_updated_at BEFORE UPDATE ON public.pg_posts
+      FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION public.set_updated_at();
+  `);
+}
+
+export async function down(pgm: MigrationBuilder): Promise<void> {
+  pgm.sql(`
+    DROP TABLE public.pg_roles;
+    DROP TABLE public.pg_posts;
+    DROP TABLE public.pg_users;
+    DROP FUNCTION public.set_updated_at();
+  `);
+}

@@ -1,0 +1,112 @@
+/**
+ * The entry point the users know: `await DatabaseClient.getInstance('postgres', options)` returns one
+ * shared database object per distinct options. Repositories take the place of `db.prisma`.
+ */
+import {
+  type DatabaseConfig,
+  describeConnection,
+  type LogLevel,
+  loadConfig,
+  parseConnectionUrl,
+} from './config.js';
+import { createDatabase, type Database } from './database.js';
+import { ConfigError, ConnectionError } from './errors.js';
+
+export type ProviderName = 'postgres';
+
+type PrismaLogLevel = 'query' | 'info' | 'warn' | 'error';
+
+/** The options the spec passes: a datasource URL override and Prisma-style log levels. */
+export interface ClientOptions {
+  datasources?: { pgdb?: { url?: string } };
+  log?: Array<PrismaLogLevel | { emit: 'stdout' | 'event'; level: PrismaLogLevel }>;
+}
+
+const logLevelOf: Record<PrismaLogLevel, LogLevel> = {
+  query: 'debug',
+  info: 'info',
+  warn: 'warn',
+  error: 'error',
+};
+const verbosity: LogLevel[] = ['silent', 'error', 'warn', 'info', 'debug'];
+
+/** Applies the options on top of the configuration read from the environment. */
+export function applyClientOptions(config: DatabaseConfig, options: ClientOptions): DatabaseConfig {
+  const url = options.datasources?.pgdb?.url;
+  const levels = options.log?.map((entry) => logLevelOf[typeof entry === 'string' ? entry : entry.level]);
+  return {
+    ...config,
+    pooled: url === undefined ? config.pooled : parseConnectionUrl(url, 'datasources.pgdb.url'),
+    logLevel: levels?.length
+      ? levels.reduce((most, level) => (verbosity.indexOf(level) > verbosity.indexOf(most) ? level : most))
+      : config.logLevel,
+  };
+}
+
+/** A stable key for options, whatever the order of their properties. */
+function keyOf(provider: string, options: ClientOptions): string {
+  const sorted = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(sorted)
+      : value && typeof value === 'object'
+        ? Object.fromEntries(
+            Object.entries(value)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([k, v]) => [k, sorted(v)]),
+          )
+        : value;
+  return JSON.stringify([provider, sorted(options)]);
+}
+
+const instances = new Map<string, Promise<Database>>();
+
+async function open(config: DatabaseConfig): Promise<Database> {
+  const database = createDatabase(config);
+  const health = await database.health();
+  if (!health.ok) {
+    await database.disconnect();
+    throw new ConnectionError(`cannot connect to ${describeConnection(config.pooled)}: ${health.error}`);
+  }
+  return database;
+}
+
+export const DatabaseClient = {
+  /**
+   * Returns the shared database object for these options, connecting on first use.
+   * Refuses when ENABLE_POSTGRES is not `true` or the provider is not `postgres`.
+   * After `disconnect()`, the next call connects afresh.
+   */
+  async getInstance(provider: ProviderName, options: ClientOptions = {}): Promise<Database> {
+    if ((provider as string) !== 'postgres') {
+      throw new ConfigError(
+        'provider',
+        `unknown provider "${String(provider)}": the only provider is "postgres"`,
+      );
+    }
+    const key = keyOf(provider, options);
+    const existing = instances.get(key);
+    if (existing) {
+      const database = await existing.catch(() => undefined);
+      if (database && !database.disconnected) return database;
+    }
+    const config = loadConfig();
+    if (!config.enabled) {
+      throw new ConfigError('ENABLE_POSTGRES', 'must be "true" to use the postgres provider');
+    }
+    const opening = open(applyClientOptions(config, options));
+    instances.set(key, opening);
+    opening.catch(() => {
+      if (instances.get(key) === opening) instances.delete(key);
+    });
+    return opening;
+  },
+
+  /** Disconnects every shared instance (for shutdown hooks and tests). */
+  async disconnectAll(): Promise<void> {
+    const all = [...instances.values()];
+    instances.clear();
+    await Promise.all(
+      all.map((opening) => opening.then((database) => database.disconnect()).catch(() => {})),
+    );
+  },
+};

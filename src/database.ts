@@ -1,0 +1,166 @@
+/**
+ * The database object: a typed Kysely over one `pg` Pool, with raw SQL, transactions, a health check
+ * and a clean shutdown.
+ */
+import {
+  CompiledQuery,
+  type IsolationLevel,
+  Kysely,
+  type LogEvent,
+  PostgresDialect,
+  type PostgresPool,
+  type Transaction,
+} from 'kysely';
+import pg from 'pg';
+import type { DB } from '../db-types/index.js';
+import { type DatabaseConfig, loadConfig, toPgClientConfig } from './config.js';
+import { DisconnectedError } from './errors.js';
+import { consoleLogger, type Logger } from './logger.js';
+
+/** What both the database and a transaction offer. */
+export interface QueryScope {
+  /** The typed query builder; every table it names is qualified with the application's schema. */
+  readonly kysely: Kysely<DB>;
+  /**
+   * Runs SQL text as written, with `$1`-style parameters; returns the rows.
+   * Values always travel as parameters, never inside `text`.
+   *
+   * @example
+   * await db.executeRaw('SELECT id FROM pg_users WHERE email = $1', ['ada@example.com'])
+   */
+  executeRaw<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+}
+
+export interface TransactionOptions {
+  isolationLevel?: IsolationLevel;
+}
+
+export interface TransactionScope extends QueryScope {
+  readonly kysely: Transaction<DB>;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  /** `server_version` of the server that answered. */
+  serverVersion?: string;
+  /** Time of one `SELECT` round trip, connection wait included. */
+  roundTripMs?: number;
+  pool: { total: number; idle: number; waiting: number };
+  /** Why the check failed, when `ok` is false (never contains the password). */
+  error?: string;
+}
+
+export interface Database extends QueryScope {
+  /**
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
+   * Use the `tx` it receives, not the outer database, for the work inside.
+   */
+  transaction<T>(fn: (tx: TransactionScope) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** Reports whether the server answers; never throws. */
+  health(): Promise<HealthReport>;
+  /** Waits for queries in flight, then closes every connection. Safe to call more than once. */
+  disconnect(): Promise<void>;
+  readonly disconnected: boolean;
+}
+
+export interface CreateDatabaseOptions {
+  logger?: Logger;
+}
+
+function rawQuery(text: string, params: readonly unknown[]): CompiledQuery {
+  return CompiledQuery.raw(text, [...params]);
+}
+
+function scope<S extends Kysely<DB>>(kysely: S): QueryScope & { kysely: S } {
+  return {
+    kysely,
+    async executeRaw<Row>(text: string, params: readonly unknown[] = []) {
+      const result = await kysely.executeQuery<Row>(rawQuery(text, params));
+      return [...result.rows];
+    },
+  };
+}
+
+function logQueries(logger: Logger) {
+  return (event: LogEvent) => {
+    const fields = { sql: event.query.sql, durationMs: Math.round(event.queryDurationMillis * 100) / 100 };
+    if (event.level === 'error') {
+      const code = (event.error as { code?: string } | undefined)?.code;
+      logger.debug('query failed', { ...fields, code });
+    } else {
+      logger.debug('query', fields);
+    }
+  };
+}
+
+/**
+ * Creates the database object from `config` (default: the environment, see config.ts).
+ * Connections are opened lazily, on the first query.
+ */
+export function createDatabase(
+  config: DatabaseConfig = loadConfig(),
+  options: CreateDatabaseOptions = {},
+): Database {
+  const logger = options.logger ?? consoleLogger(config.logLevel);
+  const pool = new pg.Pool({
+    ...toPgClientConfig(config.pooled),
+    max: config.pool.max,
+    connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
+    idleTimeoutMillis: config.pool.idleTimeoutMillis,
+  });
+  // An idle connection the server drops emits 'error' on the pool; unhandled, it would end the process.
+  pool.on('error', (error) => {
+    logger.warn('an idle connection was closed by the server; the pool will open a new one', {
+      error: error.message,
+    });
+  });
+
+  let closing: Promise<void> | undefined;
+  // Kysely takes the pool through this guard, so work after disconnect() fails clearly.
+  const guardedPool: PostgresPool = {
+    connect: () => (closing ? Promise.reject(new DisconnectedError()) : pool.connect()),
+    end: () => pool.end(),
+  };
+  const kysely = new Kysely<DB>({
+    dialect: new PostgresDialect({ pool: guardedPool }),
+    log: logQueries(logger),
+  }).withSchema(config.pooled.schema);
+
+  const base = scope(kysely);
+  return {
+    ...base,
+    async executeRaw(text, params) {
+      if (closing) throw new DisconnectedError();
+      return base.executeRaw(text, params);
+    },
+    async transaction(fn, options = {}) {
+      if (closing) throw new DisconnectedError();
+      let builder = kysely.transaction();
+      if (options.isolationLevel) builder = builder.setIsolationLevel(options.isolationLevel);
+      return builder.execute((trx) => fn(scope(trx)));
+    },
+    async health() {
+      const counts = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+      const started = performance.now();
+      try {
+        if (closing) throw new DisconnectedError();
+        const [row] = await base.executeRaw<{ server_version: string }>('SHOW server_version');
+        return {
+          ok: true,
+          serverVersion: row?.server_version,
+          roundTripMs: Math.round((performance.now() - started) * 100) / 100,
+          pool: counts(),
+        };
+      } catch (error) {
+        return { ok: false, error: error instanceof Error ? error.message : String(error), pool: counts() };
+      }
+    },
+    disconnect() {
+      closing ??= kysely.destroy();
+      return closing;
+    },
+    get disconnected() {
+      return closing !== undefined;
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Gives a test file its own database, cloned from the migrated template, so files run in parallel
+ * without sharing state. Call `useTestDatabase()` at the top of a file.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, inject } from 'vitest';
+import type { Environment } from '../../src/config.js';
+import { databaseUrl } from './database-url.js';
+
+export interface TestDatabase {
+  readonly name: string;
+  /** Superuser URL of this file's database. */
+  readonly url: string;
+  /** An environment that configures the layer for this database, as a user's `.env` would. */
+  env(extra?: Environment): Environment;
+  /** A superuser connection to the server's maintenance database. */
+  readonly adminUrl: string;
+}
+
+/** Creates a database from `template`, with the template's per-database settings (search_path). */
+export async function cloneDatabase(adminUrl: string, template: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(
+      `CREATE DATABASE ${admin.escapeIdentifier(name)} TEMPLATE ${admin.escapeIdentifier(template)}`,
+    );
+    // CREATE DATABASE does not copy ALTER DATABASE … SET defaults; copy them through the session so
+    // every value stays a parameter: set_config, then SET … FROM CURRENT.
+    const { rows } = await admin.query<{ setting: string }>(
+      `SELECT unnest(s.setconfig) AS setting
+         FROM pg_catalog.pg_db_role_setting s JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase
+        WHERE d.datname = $1 AND s.setrole = 0`,
+      [template],
+    );
+    for (const { setting } of rows) {
+      const at = setting.indexOf('=');
+      const key = setting.slice(0, at);
+      await admin.query('SELECT pg_catalog.set_config($1, $2, false)', [key, setting.slice(at + 1)]);
+      await admin.query(
+        `ALTER DATABASE ${admin.escapeIdentifier(name)} SET ${admin.escapeIdentifier(key)} FROM CURRENT`,
+      );
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+export function uniqueDatabaseName(prefix: string): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+export function useTestDatabase(): TestDatabase {
+  const adminUrl = inject('adminUrl');
+  const name = uniqueDatabaseName('shared_db_test');
+  const url = databaseUrl(adminUrl, name);
+  beforeAll(() => cloneDatabase(adminUrl, inject('templateDatabase'), name));
+  afterAll(() => dropDatabase(adminUrl, name));
+  return {
+    name,
+    url,
+    adminUrl,
+    env: (extra = {}) => ({
+      ENABLE_POSTGRES: 'true',
+      POSTGRES_PRISMA_URL: url,
+      POSTGRES_URL_NON_POOLING: url,
+      ...extra,
+    }),
+  };
+}
