@@ -79,3 +79,15 @@ export function useTestDatabase(): TestDatabase {
     }),
   };
 }
+
+/** An empty database (no migrations), dropped by the caller with `dropDatabase`. */
+export async function createEmptyDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
+  } finally {
+    await admin.end();
+  }
+  return databaseUrl(adminUrl, name);
+}
