@@ -156,7 +156,9 @@ export function createDatabase(
       }
     },
     disconnect() {
-      closing ??= kysely.destroy();
+      // The pool, not Kysely, is ended: Kysely's driver stays usable, so later work reaches the guard
+      // above and fails with DisconnectedError instead of Kysely's "driver has already been destroyed".
+      closing ??= pool.end();
       return closing;
     },
     get disconnected() {
