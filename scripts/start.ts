@@ -17,6 +17,7 @@ import {
   startEmbeddedServer,
 } from './lib/embedded-server.js';
 import { runScript } from './lib/run-script.js';
+import { SPEC_USER_SUMMARY_SQL } from './lib/spec-queries.js';
 
 function localConfig(url: string): DatabaseConfig {
   return loadConfig({ ENABLE_POSTGRES: 'true', POSTGRES_PRISMA_URL: url, POSTGRES_URL_NON_POOLING: url });
@@ -91,22 +92,7 @@ async function walkThrough(db: Database): Promise<void> {
         .execute(),
     );
 
-    show(
-      "The spec's raw aggregate query, verbatim",
-      await db.executeRaw(`
-  SELECT 
-    u.id,
-    u.email,
-    u.name,
-    COUNT(p.id) as post_count,
-    STRING_AGG(r.name, ', ') as roles
-  FROM pg_users u
-  LEFT JOIN pg_posts p ON u.id = p."authorId"
-  LEFT JOIN pg_roles r ON u.id = r."userId"
-  GROUP BY u.id, u.email, u.name
-  ORDER BY post_count DESC
-`),
-    );
+    show("The spec's raw aggregate query, verbatim", await db.executeRaw(SPEC_USER_SUMMARY_SQL));
 
     show('Health', await db.health());
   } finally {

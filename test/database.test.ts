@@ -1,6 +1,7 @@
 import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SPEC_USER_SUMMARY_SQL } from '../scripts/lib/spec-queries.js';
 import { type Environment, loadConfig } from '../src/config.js';
 import { createDatabase, type Database } from '../src/database.js';
 import { DisconnectedError } from '../src/errors.js';
@@ -96,19 +97,9 @@ describe('executeRaw', () => {
       createId(),
       'editor',
     ]);
-    const result = await db.executeRaw<{ id: string; post_count: string; roles: string }>(`
-  SELECT 
-    u.id,
-    u.email,
-    u.name,
-    COUNT(p.id) as post_count,
-    STRING_AGG(r.name, ', ') as roles
-  FROM pg_users u
-  LEFT JOIN pg_posts p ON u.id = p."authorId"
-  LEFT JOIN pg_roles r ON u.id = r."userId"
-  GROUP BY u.id, u.email, u.name
-  ORDER BY post_count DESC
-`);
+    const result = await db.executeRaw<{ id: string; post_count: string; roles: string }>(
+      SPEC_USER_SUMMARY_SQL,
+    );
     const row = result.find((each) => each.id === user.id);
     expect(row?.post_count).toBe('0');
     expect(row?.roles.split(', ').sort()).toEqual(['author', 'editor']);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { SPEC_USER_SUMMARY_SQL } from '../scripts/lib/spec-queries.js';
 import { parseConnectionUrl } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { MIGRATIONS_DIR, migrate } from '../src/migrate.js';
@@ -193,19 +194,7 @@ describe('the pg_roles trap', () => {
       new URL('../../shared/spec/postgres-integration.md', import.meta.url),
       'utf8',
     ).catch(() => undefined);
-    const aggregate = `
-  SELECT 
-    u.id,
-    u.email,
-    u.name,
-    COUNT(p.id) as post_count,
-    STRING_AGG(r.name, ', ') as roles
-  FROM pg_users u
-  LEFT JOIN pg_posts p ON u.id = p."authorId"
-  LEFT JOIN pg_roles r ON u.id = r."userId"
-  GROUP BY u.id, u.email, u.name
-  ORDER BY post_count DESC
-`;
+    const aggregate = SPEC_USER_SUMMARY_SQL;
     if (spec) expect(spec).toContain(aggregate.trim());
     const { stdout } = await run('psql', [url, '--no-psqlrc', '-At', '-F', '|', '-c', aggregate]);
     expect(stdout.trim()).toBe('u1|psql@example.com||0|author');
