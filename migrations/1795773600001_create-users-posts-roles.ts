@@ -4,6 +4,8 @@ import type { MigrationBuilder } from 'node-pg-migrate';
  * The three tables under the names the users' raw SQL and dashboards rely on. Every name is
  * schema-qualified, so `pg_roles` reaches this table and never the system view.
  * `updated_at` is kept by a trigger, so raw SQL updates keep it right too.
+ * Timestamps keep milliseconds, as JavaScript's Date (and Prisma's DateTime) do: a value read back
+ * compares equal to the stored one, which keyset cursors and the soft-delete marker rely on.
  */
 export async function up(pgm: MigrationBuilder): Promise<void> {
   pgm.sql(`
@@ -19,9 +21,9 @@ export async function up(pgm: MigrationBuilder): Promise<void> {
       id text PRIMARY KEY,
       email text NOT NULL CONSTRAINT pg_users_email_not_blank CHECK (btrim(email) <> ''),
       name text,
-      created_at timestamptz NOT NULL DEFAULT now(),
-      updated_at timestamptz NOT NULL DEFAULT now(),
-      deleted_at timestamptz
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
+      updated_at timestamptz(3) NOT NULL DEFAULT now(),
+      deleted_at timestamptz(3)
     );
 
     -- One live user per email, compared case-insensitively; a soft-deleted user's email can be used again.
@@ -35,9 +37,9 @@ export async function up(pgm: MigrationBuilder): Promise<void> {
       "authorId" text NOT NULL REFERENCES public.pg_users (id) ON DELETE CASCADE,
       metadata jsonb NOT NULL DEFAULT '{}'::jsonb
         CONSTRAINT pg_posts_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object'),
-      created_at timestamptz NOT NULL DEFAULT now(),
-      updated_at timestamptz NOT NULL DEFAULT now(),
-      deleted_at timestamptz
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
+      updated_at timestamptz(3) NOT NULL DEFAULT now(),
+      deleted_at timestamptz(3)
     );
 
     -- A role name is unique per user: one row per (user, role).
@@ -46,7 +48,7 @@ export async function up(pgm: MigrationBuilder): Promise<void> {
       name text NOT NULL CONSTRAINT pg_roles_name_not_blank CHECK (btrim(name) <> ''),
       description text,
       "userId" text NOT NULL REFERENCES public.pg_users (id) ON DELETE CASCADE,
-      created_at timestamptz NOT NULL DEFAULT now(),
+      created_at timestamptz(3) NOT NULL DEFAULT now(),
       CONSTRAINT "pg_roles_userId_name_key" UNIQUE ("userId", name)
     );
 

@@ -1,10 +1,9 @@
 /**
- * The database object: a typed Kysely over one `pg` Pool, with raw SQL, transactions, a health check
- * and a clean shutdown.
+ * The database object: a typed Kysely over one `pg` Pool, the repositories, raw SQL, transactions,
+ * a health check and a clean shutdown.
  */
 import {
   CompiledQuery,
-  type IsolationLevel,
   Kysely,
   type LogEvent,
   PostgresDialect,
@@ -16,11 +15,26 @@ import type { DB } from '../db-types/index.js';
 import { type DatabaseConfig, loadConfig, toPgClientConfig } from './config.js';
 import { DisconnectedError } from './errors.js';
 import { consoleLogger, type Logger } from './logger.js';
+import { type PostsRepository, postsRepository } from './repositories/posts.js';
+import { type RolesRepository, rolesRepository } from './repositories/roles.js';
+import { type UsersRepository, usersRepository } from './repositories/users.js';
+import {
+  assertOutsideTransaction,
+  nestedTransaction,
+  runTransaction,
+  type TransactionOptions,
+} from './transaction.js';
+import { withDatabaseErrors } from './with-database-errors.js';
+
+export type { RetryOptions, TransactionOptions } from './transaction.js';
 
 /** What both the database and a transaction offer. */
 export interface QueryScope {
   /** The typed query builder; every table it names is qualified with the application's schema. */
   readonly kysely: Kysely<DB>;
+  readonly users: UsersRepository;
+  readonly posts: PostsRepository;
+  readonly roles: RolesRepository;
   /**
    * Runs SQL text as written, with `$1`-style parameters; returns the rows.
    * Values always travel as parameters, never inside `text`.
@@ -29,10 +43,11 @@ export interface QueryScope {
    * await db.executeRaw('SELECT id FROM pg_users WHERE email = $1', ['ada@example.com'])
    */
   executeRaw<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
-}
-
-export interface TransactionOptions {
-  isolationLevel?: IsolationLevel;
+  /**
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. Inside a
+   * transaction, a nested call runs in a savepoint. Use the `tx` it receives, not the outer database.
+   */
+  transaction<T>(fn: (tx: TransactionScope) => Promise<T>, options?: TransactionOptions): Promise<T>;
 }
 
 export interface TransactionScope extends QueryScope {
@@ -51,11 +66,6 @@ export interface HealthReport {
 }
 
 export interface Database extends QueryScope {
-  /**
-   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
-   * Use the `tx` it receives, not the outer database, for the work inside.
-   */
-  transaction<T>(fn: (tx: TransactionScope) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Reports whether the server answers; never throws. */
   health(): Promise<HealthReport>;
   /** Waits for queries in flight, then closes every connection. Safe to call more than once. */
@@ -67,17 +77,27 @@ export interface CreateDatabaseOptions {
   logger?: Logger;
 }
 
-function rawQuery(text: string, params: readonly unknown[]): CompiledQuery {
-  return CompiledQuery.raw(text, [...params]);
+function executeRawOn(kysely: Kysely<DB>) {
+  return <Row>(text: string, params: readonly unknown[] = []) =>
+    withDatabaseErrors(async () => {
+      const result = await kysely.executeQuery<Row>(CompiledQuery.raw(text, [...params]));
+      return [...result.rows];
+    });
 }
 
-function scope<S extends Kysely<DB>>(kysely: S): QueryScope & { kysely: S } {
+/** The repositories and raw SQL over one Kysely instance (the pool's, or a transaction's). */
+function repositoriesOn(kysely: Kysely<DB>) {
+  const users = usersRepository(kysely);
+  return { users, posts: postsRepository(kysely), roles: rolesRepository(kysely, users) };
+}
+
+function transactionScope(trx: Transaction<DB>): TransactionScope {
+  const queue = { tail: Promise.resolve() as Promise<unknown> };
   return {
-    kysely,
-    async executeRaw<Row>(text: string, params: readonly unknown[] = []) {
-      const result = await kysely.executeQuery<Row>(rawQuery(text, params));
-      return [...result.rows];
-    },
+    kysely: trx,
+    ...repositoriesOn(trx),
+    executeRaw: executeRawOn(trx),
+    transaction: (fn, options = {}) => nestedTransaction(trx, queue, transactionScope, fn, options),
   };
 }
 
@@ -115,10 +135,16 @@ export function createDatabase(
     });
   });
 
+  const owner = Symbol('database');
   let closing: Promise<void> | undefined;
-  // Kysely takes the pool through this guard, so work after disconnect() fails clearly.
+  // Every connection Kysely takes passes this guard: work after disconnect() fails clearly, and so
+  // does the outer database used inside one of its own transaction callbacks.
   const guardedPool: PostgresPool = {
-    connect: () => (closing ? Promise.reject(new DisconnectedError()) : pool.connect()),
+    connect: async () => {
+      if (closing) throw new DisconnectedError();
+      assertOutsideTransaction(owner);
+      return pool.connect();
+    },
     end: () => pool.end(),
   };
   const kysely = new Kysely<DB>({
@@ -126,25 +152,17 @@ export function createDatabase(
     log: logQueries(logger),
   }).withSchema(config.pooled.schema);
 
-  const base = scope(kysely);
+  const executeRaw = executeRawOn(kysely);
   return {
-    ...base,
-    async executeRaw(text, params) {
-      if (closing) throw new DisconnectedError();
-      return base.executeRaw(text, params);
-    },
-    async transaction(fn, options = {}) {
-      if (closing) throw new DisconnectedError();
-      let builder = kysely.transaction();
-      if (options.isolationLevel) builder = builder.setIsolationLevel(options.isolationLevel);
-      return builder.execute((trx) => fn(scope(trx)));
-    },
+    kysely,
+    ...repositoriesOn(kysely),
+    executeRaw,
+    transaction: (fn, options = {}) => runTransaction(kysely, owner, transactionScope, fn, options),
     async health() {
       const counts = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
       const started = performance.now();
       try {
-        if (closing) throw new DisconnectedError();
-        const [row] = await base.executeRaw<{ server_version: string }>('SHOW server_version');
+        const [row] = await executeRaw<{ server_version: string }>('SHOW server_version');
         return {
           ok: true,
           serverVersion: row?.server_version,

@@ -1,0 +1,55 @@
+/**
+ * The domain types callers see. They follow the spec's model types (camelCase, dates as `Date`); the
+ * generated `db-types/` keep the storage names. The repositories' select lists map one to the other.
+ */
+import type { PostMetadata } from './post-metadata.js';
+
+export interface User {
+  id: string;
+  email: string;
+  name: string | null;
+  profileImage: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+}
+
+export interface Post {
+  id: string;
+  title: string;
+  content: string | null;
+  published: boolean;
+  authorId: string;
+  metadata: PostMetadata;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+}
+
+export interface Role {
+  id: string;
+  name: string;
+  description: string | null;
+  userId: string;
+  createdAt: Date;
+}
+
+export type UserWithRelations = User & { posts: Post[]; roles: Role[] };
+export type PostWithAuthor = Post & { author: User };
+
+/** One page of a keyset-paginated list; pass `nextCursor` as `after` for the next page. */
+export interface Page<T> {
+  items: T[];
+  /** Opaque; undefined on the last page. */
+  nextCursor: string | undefined;
+}
+
+/** Which rows a read sees with respect to soft delete. Default: only rows that are not deleted. */
+export interface SoftDeleteFilter {
+  /** Also rows that are soft-deleted (and posts of soft-deleted authors). */
+  withDeleted?: boolean;
+  /** Only soft-deleted rows. */
+  onlyDeleted?: boolean;
+}
+
+export type SortDirection = 'asc' | 'desc';

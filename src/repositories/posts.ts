@@ -1,0 +1,268 @@
+/**
+ * Posts: the spec's `postgresPost` calls. Default reads hide soft-deleted posts and the posts of
+ * soft-deleted authors; the author comes in the same statement (jsonObjectFrom).
+ */
+import { createId } from '@paralleldrive/cuid2';
+import { type ExpressionBuilder, type Kysely, sql, type UpdateObject } from 'kysely';
+import { jsonObjectFrom } from 'kysely/helpers/postgres';
+import type { DB } from '../../db-types/index.js';
+import { NotFoundError } from '../errors.js';
+import type { Page, Post, SoftDeleteFilter, User } from '../models.js';
+import { type PageOptions, planPage, toPage } from '../pagination.js';
+import {
+  type CreatePostInput,
+  countByAuthorOptionsSchema,
+  createPostSchema,
+  findPostOptionsSchema,
+  findPostsOptionsSchema,
+  idSchema,
+  type PostInclude,
+  type PostWhere,
+  type UpdatePostInput,
+  updatePostSchema,
+  validate,
+} from '../validation.js';
+import { withDatabaseErrors } from '../with-database-errors.js';
+import { type Jsonified, postColumns, userColumns, userFromJson } from './select-lists.js';
+import { type DeletedState, deletedState } from './soft-delete.js';
+
+export type PostWith<I> = Post & (I extends { author: true } ? { author: User } : unknown);
+
+export interface FindPostOptions<I extends PostInclude> extends SoftDeleteFilter {
+  include?: I;
+}
+
+export interface FindPostsOptions<I extends PostInclude> extends FindPostOptions<I>, PageOptions {
+  where?: PostWhere;
+}
+
+export interface CountByAuthorOptions extends SoftDeleteFilter {
+  /** Only these authors; each one is in the result, with 0 when it has no posts. */
+  authorIds?: string[];
+  published?: boolean;
+}
+
+export interface PostsRepository {
+  /** Creates a post for a live author; NotFoundError when the author is missing or soft-deleted. */
+  create(input: CreatePostInput): Promise<Post>;
+  findById<const I extends PostInclude = {}>(
+    id: string,
+    options?: FindPostOptions<I>,
+  ): Promise<PostWith<I> | undefined>;
+  getById<const I extends PostInclude = {}>(id: string, options?: FindPostOptions<I>): Promise<PostWith<I>>;
+  /** One page, by creation time then id (newest first by default); `nextCursor` continues it. */
+  findMany<const I extends PostInclude = {}>(options?: FindPostsOptions<I>): Promise<Page<PostWith<I>>>;
+  /** Changes the given fields of a visible post; `metadata` replaces the whole object. */
+  update(id: string, patch: UpdatePostInput): Promise<Post>;
+  publish(id: string): Promise<Post>;
+  unpublish(id: string): Promise<Post>;
+  softDelete(id: string): Promise<Post>;
+  restore(id: string): Promise<Post>;
+  hardDelete(id: string): Promise<void>;
+  /** Number of visible posts per author, in one statement. */
+  countByAuthor(options?: CountByAuthorOptions): Promise<Map<string, number>>;
+}
+
+type PostsScope = ExpressionBuilder<DB & { p: DB['pg_posts'] }, 'p'>;
+
+/** A post is visible when neither it nor its author is soft-deleted. */
+function whereDeleted(eb: PostsScope, state: DeletedState) {
+  const authorLive = eb.exists(
+    eb
+      .selectFrom('pg_users as a')
+      .select(eb.lit(1).as('one'))
+      .whereRef('a.id', '=', 'p.authorId')
+      .where('a.deleted_at', 'is', null),
+  );
+  if (state === 'live') return eb.and([eb('p.deleted_at', 'is', null), authorLive]);
+  if (state === 'deleted') return eb.or([eb('p.deleted_at', 'is not', null), eb.not(authorLive)]);
+  return eb.lit(true);
+}
+
+function matches(eb: PostsScope, where: PostWhere = {}) {
+  const conditions = [];
+  if (where.authorId !== undefined) conditions.push(eb('p.authorId', '=', where.authorId));
+  if (where.published !== undefined) conditions.push(eb('p.published', '=', where.published));
+  if (where.createdAfter) conditions.push(eb('p.created_at', '>=', where.createdAfter));
+  if (where.createdBefore) conditions.push(eb('p.created_at', '<', where.createdBefore));
+  return eb.and(conditions);
+}
+
+function selectPosts(kysely: Kysely<DB>, include: PostInclude = {}) {
+  return kysely
+    .selectFrom('pg_posts as p')
+    .select(postColumns)
+    .$if(Boolean(include.author), (query) =>
+      query.select((eb) =>
+        jsonObjectFrom(
+          eb.selectFrom('pg_users as u').select(userColumns).whereRef('u.id', '=', 'p.authorId'),
+        ).as('author'),
+      ),
+    );
+}
+
+type PostRow = Post & { author?: Jsonified<User> | null };
+
+function toPost<I>(row: PostRow): PostWith<I> {
+  const { author, ...post } = row;
+  return { ...post, ...(author && { author: userFromJson(author) }) } as PostWith<I>;
+}
+
+export function postsRepository(kysely: Kysely<DB>): PostsRepository {
+  const notFound = (id: string, state = '') => new NotFoundError('Post', `id "${id}"${state}`);
+
+  async function findById<I extends PostInclude>(id: string, options: FindPostOptions<I>) {
+    validate(idSchema, id, 'id');
+    const { include, ...filter } = validate(findPostOptionsSchema, options);
+    return withDatabaseErrors(async () => {
+      const row = await selectPosts(kysely, include)
+        .where('p.id', '=', id)
+        .where((eb) => whereDeleted(eb, deletedState(filter)))
+        .executeTakeFirst();
+      return row && toPost<I>(row as PostRow);
+    });
+  }
+
+  /** Updates a visible post (it and its author not deleted); NotFoundError otherwise. */
+  async function updateVisible(
+    id: string,
+    values: UpdateObject<DB & { p: DB['pg_posts'] }, 'p'>,
+    state: 'live' | 'deleted' = 'live',
+  ): Promise<Post> {
+    validate(idSchema, id, 'id');
+    return withDatabaseErrors(async () => {
+      const row = await kysely
+        .updateTable('pg_posts as p')
+        .set(values)
+        .where('p.id', '=', id)
+        .where('p.deleted_at', state === 'live' ? 'is' : 'is not', null)
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('pg_users as a')
+              .select(eb.lit(1).as('one'))
+              .whereRef('a.id', '=', 'p.authorId')
+              .where('a.deleted_at', 'is', null),
+          ),
+        )
+        .returning(postColumns)
+        .executeTakeFirst();
+      if (!row) throw notFound(id, state === 'live' ? '' : ' (not a soft-deleted post)');
+      return row;
+    });
+  }
+
+  return {
+    async create(input) {
+      const data = validate(createPostSchema, input);
+      return withDatabaseErrors(async () => {
+        // INSERT … SELECT … WHERE the author is live: one statement, and no post for a deleted author.
+        const row = await kysely
+          .insertInto('pg_posts')
+          .columns(['id', 'title', 'content', 'published', 'authorId', 'metadata'])
+          .expression((eb) =>
+            kysely
+              .selectNoFrom([
+                eb.val(data.id ?? createId()).as('id'),
+                eb.val(data.title).as('title'),
+                eb.cast<string | null>(eb.val(data.content ?? null), 'text').as('content'),
+                eb.cast<boolean>(eb.val(data.published ?? false), 'boolean').as('published'),
+                eb.val(data.authorId).as('authorId'),
+                eb.cast<string>(eb.val(JSON.stringify(data.metadata ?? {})), 'jsonb').as('metadata'),
+              ])
+              .where((inner) =>
+                inner.exists(
+                  inner
+                    .selectFrom('pg_users')
+                    .select('id')
+                    .where('id', '=', data.authorId)
+                    .where('deleted_at', 'is', null),
+                ),
+              ),
+          )
+          .returning(['id', 'title', 'content', 'published', 'authorId', 'metadata'])
+          .returning(['created_at as createdAt', 'updated_at as updatedAt', 'deleted_at as deletedAt'])
+          .executeTakeFirst();
+        if (!row) throw new NotFoundError('User', `id "${data.authorId}" (the author)`);
+        return row;
+      });
+    },
+
+    findById: (id, options = {}) => findById(id, options),
+    async getById(id, options = {}) {
+      const post = await findById(id, options);
+      if (!post) throw notFound(id);
+      return post;
+    },
+
+    async findMany(options = {}) {
+      const { where, include, first, after, orderBy, ...filter } = validate(findPostsOptionsSchema, options);
+      const plan = planPage({ first, after, orderBy });
+      const direction = plan.direction;
+      return withDatabaseErrors(async () => {
+        const rows = await selectPosts(kysely, include)
+          .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), matches(eb, where)]))
+          .$if(plan.after !== undefined, (query) =>
+            query.where((eb) =>
+              eb(
+                eb.refTuple('p.created_at', 'p.id'),
+                direction === 'asc' ? '>' : '<',
+                eb.tuple(plan.after?.createdAt as Date, plan.after?.id as string),
+              ),
+            ),
+          )
+          .orderBy('p.created_at', direction)
+          .orderBy('p.id', direction)
+          .limit(plan.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => toPost(row as PostRow)),
+          plan,
+        );
+      });
+    },
+
+    async update(id, patch) {
+      const data = validate(updatePostSchema, patch);
+      return updateVisible(id, {
+        ...(data.title !== undefined && { title: data.title }),
+        ...(data.content !== undefined && { content: data.content }),
+        ...(data.published !== undefined && { published: data.published }),
+        ...(data.metadata !== undefined && { metadata: JSON.stringify(data.metadata) }),
+      });
+    },
+    publish: (id) => updateVisible(id, { published: true }),
+    unpublish: (id) => updateVisible(id, { published: false }),
+    softDelete: (id) => updateVisible(id, { deleted_at: sql`now()` }),
+    restore: (id) => updateVisible(id, { deleted_at: null }, 'deleted'),
+
+    async hardDelete(id) {
+      validate(idSchema, id, 'id');
+      await withDatabaseErrors(async () => {
+        const result = await kysely.deleteFrom('pg_posts').where('id', '=', id).executeTakeFirst();
+        if (result.numDeletedRows === 0n) throw notFound(id);
+      });
+    },
+
+    async countByAuthor(options = {}) {
+      const { authorIds, published, ...filter } = validate(countByAuthorOptionsSchema, options);
+      return withDatabaseErrors(async () => {
+        const rows = await kysely
+          .selectFrom('pg_posts as p')
+          .select(['p.authorId', (eb) => eb.fn.countAll<string>().as('count')])
+          .where((eb) =>
+            eb.and([
+              whereDeleted(eb, deletedState(filter)),
+              ...(published === undefined ? [] : [eb('p.published', '=', published)]),
+              ...(authorIds ? [eb('p.authorId', '=', eb.fn.any(eb.val(authorIds)))] : []),
+            ]),
+          )
+          .groupBy('p.authorId')
+          .execute();
+        const counts = new Map<string, number>((authorIds ?? []).map((authorId) => [authorId, 0]));
+        for (const row of rows) counts.set(row.authorId, Number(row.count));
+        return counts;
+      });
+    },
+  };
+}

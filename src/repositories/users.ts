@@ -1,0 +1,396 @@
+/**
+ * Users: the spec's `postgresUser` calls. Reads hide soft-deleted users unless asked; relations come
+ * in the same statement (jsonArrayFrom); a nested create is one statement (data-modifying CTEs).
+ */
+import { createId } from '@paralleldrive/cuid2';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import { jsonArrayFrom } from 'kysely/helpers/postgres';
+import type { DB } from '../../db-types/index.js';
+import { NotFoundError } from '../errors.js';
+import type { Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from '../models.js';
+import { type PageOptions, planPage, toPage } from '../pagination.js';
+import {
+  type CreateUserInput,
+  countUsersOptionsSchema,
+  createUserSchema,
+  findUserOptionsSchema,
+  findUsersOptionsSchema,
+  idSchema,
+  type PostsInclude,
+  type UpdateUserInput,
+  type UserInclude,
+  type UserWhere,
+  updateUserSchema,
+  validate,
+} from '../validation.js';
+import { withDatabaseErrors } from '../with-database-errors.js';
+import {
+  type Jsonified,
+  postColumns,
+  postFromJson,
+  roleColumns,
+  roleFromJson,
+  userColumns,
+} from './select-lists.js';
+import { type DeletedState, deletedState } from './soft-delete.js';
+
+/** The relations a read includes: `posts` (optionally filtered, ordered, limited) and `roles`. */
+export type UserWith<I> = User &
+  (I extends { posts: true | Exclude<PostsInclude, boolean> } ? { posts: Post[] } : unknown) &
+  (I extends { roles: true } ? { roles: Role[] } : unknown);
+
+export interface FindUserOptions<I extends UserInclude> extends SoftDeleteFilter {
+  include?: I;
+}
+
+export interface FindUsersOptions<I extends UserInclude> extends FindUserOptions<I>, PageOptions {
+  where?: UserWhere;
+}
+
+export interface UsersRepository {
+  /** Creates a user with its posts and roles in one statement: all of it, or nothing. */
+  create(input: CreateUserInput): Promise<UserWithRelations>;
+  findById<const I extends UserInclude = {}>(
+    id: string,
+    options?: FindUserOptions<I>,
+  ): Promise<UserWith<I> | undefined>;
+  /** Like findById; throws NotFoundError instead of returning undefined. */
+  getById<const I extends UserInclude = {}>(id: string, options?: FindUserOptions<I>): Promise<UserWith<I>>;
+  /** Emails compare case-insensitively. With `withDeleted`, the live user wins over deleted ones. */
+  findByEmail<const I extends UserInclude = {}>(
+    email: string,
+    options?: FindUserOptions<I>,
+  ): Promise<UserWith<I> | undefined>;
+  getByEmail<const I extends UserInclude = {}>(
+    email: string,
+    options?: FindUserOptions<I>,
+  ): Promise<UserWith<I>>;
+  /** One page, by creation time then id (newest first by default); `nextCursor` continues it. */
+  findMany<const I extends UserInclude = {}>(options?: FindUsersOptions<I>): Promise<Page<UserWith<I>>>;
+  count(options?: { where?: UserWhere } & SoftDeleteFilter): Promise<number>;
+  /** Changes the given fields of a live user. */
+  update(id: string, patch: UpdateUserInput): Promise<User>;
+  /** Marks the user and its live posts deleted with one timestamp, in one statement. */
+  softDelete(id: string): Promise<User>;
+  /**
+   * Brings back a soft-deleted user and exactly the posts its soft delete took with it. Fails with
+   * UniqueViolationError when another live user has taken the email meanwhile.
+   */
+  restore(id: string): Promise<User>;
+  /** Deletes the row for good; its posts and roles go with it (ON DELETE CASCADE). */
+  hardDelete(id: string): Promise<void>;
+}
+
+type UsersScope = ExpressionBuilder<DB & { u: DB['pg_users'] }, 'u'>;
+
+/** Escapes LIKE's wildcards, so `contains` means contains. */
+const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
+
+function whereDeleted(eb: UsersScope, state: DeletedState) {
+  if (state === 'live') return eb('u.deleted_at', 'is', null);
+  if (state === 'deleted') return eb('u.deleted_at', 'is not', null);
+  return eb.lit(true);
+}
+
+function matches(eb: UsersScope, where: UserWhere = {}) {
+  const conditions = [];
+  if (where.emailContains !== undefined)
+    conditions.push(eb('u.email', 'ilike', likePattern(where.emailContains)));
+  if (where.nameContains !== undefined)
+    conditions.push(eb('u.name', 'ilike', likePattern(where.nameContains)));
+  if (where.createdAfter) conditions.push(eb('u.created_at', '>=', where.createdAfter));
+  if (where.createdBefore) conditions.push(eb('u.created_at', '<', where.createdBefore));
+  if (where.hasRole !== undefined) {
+    conditions.push(
+      eb.exists(
+        eb
+          .selectFrom('pg_roles as r')
+          .select(eb.lit(1).as('one'))
+          .whereRef('r.userId', '=', 'u.id')
+          .where('r.name', '=', where.hasRole),
+      ),
+    );
+  }
+  return eb.and(conditions);
+}
+
+function postsOf(eb: UsersScope, include: PostsInclude) {
+  const options = include === true ? {} : include === false ? {} : include;
+  const direction = options.orderBy?.createdAt ?? 'desc';
+  let posts = eb
+    .selectFrom('pg_posts as p')
+    .select(postColumns)
+    .whereRef('p.authorId', '=', 'u.id')
+    .orderBy('p.created_at', direction)
+    .orderBy('p.id', direction);
+  if (!options.withDeleted) posts = posts.where('p.deleted_at', 'is', null);
+  if (options.published !== undefined) posts = posts.where('p.published', '=', options.published);
+  if (options.limit !== undefined) posts = posts.limit(options.limit);
+  return jsonArrayFrom(posts);
+}
+
+function rolesOf(eb: UsersScope) {
+  return jsonArrayFrom(
+    eb.selectFrom('pg_roles as r').select(roleColumns).whereRef('r.userId', '=', 'u.id').orderBy('r.name'),
+  );
+}
+
+/** The user columns plus the relations asked for, each a JSON array from a correlated subquery. */
+function selectUsers(kysely: Kysely<DB>, include: UserInclude = {}) {
+  return kysely
+    .selectFrom('pg_users as u')
+    .select(userColumns)
+    .$if(Boolean(include.posts), (query) =>
+      query.select((eb) => postsOf(eb, include.posts as PostsInclude).as('posts')),
+    )
+    .$if(Boolean(include.roles), (query) => query.select((eb) => rolesOf(eb).as('roles')));
+}
+
+type UserRow = User & { posts?: Jsonified<Post>[]; roles?: Jsonified<Role>[] };
+
+function toUser<I>(row: UserRow): UserWith<I> {
+  const { posts, roles, ...user } = row;
+  return {
+    ...user,
+    ...(posts && { posts: posts.map(postFromJson) }),
+    ...(roles && { roles: roles.map(roleFromJson) }),
+  } as UserWith<I>;
+}
+
+export function usersRepository(kysely: Kysely<DB>): UsersRepository {
+  async function findOne<I extends UserInclude>(
+    key: 'id' | 'email',
+    value: string,
+    options: FindUserOptions<I>,
+  ): Promise<UserWith<I> | undefined> {
+    validate(idSchema, value, key === 'id' ? 'id' : 'email');
+    const { include, ...filter } = validate(findUserOptionsSchema, options);
+    return withDatabaseErrors(async () => {
+      const row = await selectUsers(kysely, include)
+        .where((eb) => whereDeleted(eb, deletedState(filter)))
+        .$if(key === 'id', (query) => query.where('u.id', '=', value))
+        .$if(key === 'email', (query) =>
+          query
+            .where(sql<boolean>`lower(${sql.ref('u.email')}) = lower(${value})`)
+            // Several deleted users may share an email with the live one: the live one first.
+            .orderBy(sql`${sql.ref('u.deleted_at')} is not null`)
+            .orderBy('u.deleted_at', 'desc'),
+        )
+        .limit(1)
+        .executeTakeFirst();
+      return row && toUser<I>(row as UserRow);
+    });
+  }
+
+  const getOne = async <I extends UserInclude>(
+    key: 'id' | 'email',
+    value: string,
+    options: FindUserOptions<I>,
+  ) => {
+    const user = await findOne(key, value, options);
+    if (!user) throw new NotFoundError('User', `${key} "${value}"`);
+    return user;
+  };
+
+  return {
+    async create(input) {
+      const data = validate(createUserSchema, input);
+      const id = data.id ?? createId();
+      const posts = (data.posts ?? []).map((post) => ({
+        id: createId(),
+        title: post.title,
+        content: post.content ?? null,
+        published: post.published ?? false,
+        authorId: id,
+        metadata: JSON.stringify(post.metadata ?? {}),
+      }));
+      const roles = (data.roles ?? []).map((role) => ({
+        id: createId(),
+        name: role.name,
+        description: role.description ?? null,
+        userId: id,
+      }));
+      return withDatabaseErrors(async () => {
+        // One statement: the user, its posts and its roles are inserted by data-modifying CTEs. The foreign
+        // keys are checked at the end of the statement, when the user row exists.
+        const row = await kysely
+          .with('new_user', (db) =>
+            db
+              .insertInto('pg_users')
+              .values({
+                id,
+                email: data.email,
+                name: data.name ?? null,
+                profile_image: data.profileImage ?? null,
+              })
+              .returningAll(),
+          )
+          .with('new_posts', (db) =>
+            posts.length
+              ? db.insertInto('pg_posts').values(posts).returningAll()
+              : db.selectFrom('pg_posts').selectAll().where(sql<boolean>`false`),
+          )
+          .with('new_roles', (db) =>
+            roles.length
+              ? db.insertInto('pg_roles').values(roles).returningAll()
+              : db.selectFrom('pg_roles').selectAll().where(sql<boolean>`false`),
+          )
+          .selectFrom('new_user as u')
+          .select(userColumns)
+          .select((eb) => [
+            jsonArrayFrom(eb.selectFrom('new_posts as p').select(postColumns)).as('posts'),
+            jsonArrayFrom(eb.selectFrom('new_roles as r').select(roleColumns)).as('roles'),
+          ])
+          .executeTakeFirstOrThrow();
+        const user = toUser<{ posts: true; roles: true }>(row as unknown as UserRow);
+        // RETURNING promises no order: give posts and roles back in the order they were given.
+        const order = (items: { id: string }[]) => new Map(items.map((item, index) => [item.id, index]));
+        const postOrder = order(posts);
+        const roleOrder = order(roles);
+        user.posts.sort((a, b) => (postOrder.get(a.id) ?? 0) - (postOrder.get(b.id) ?? 0));
+        user.roles.sort((a, b) => (roleOrder.get(a.id) ?? 0) - (roleOrder.get(b.id) ?? 0));
+        return user;
+      });
+    },
+
+    findById: (id, options = {}) => findOne('id', id, options),
+    getById: (id, options = {}) => getOne('id', id, options),
+    findByEmail: (email, options = {}) => findOne('email', email, options),
+    getByEmail: (email, options = {}) => getOne('email', email, options),
+
+    async findMany(options = {}) {
+      const { where, include, first, after, orderBy, ...filter } = validate(findUsersOptionsSchema, options);
+      const plan = planPage({ first, after, orderBy });
+      const direction = plan.direction;
+      return withDatabaseErrors(async () => {
+        const rows = await selectUsers(kysely, include)
+          .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), matches(eb, where)]))
+          .$if(plan.after !== undefined, (query) =>
+            query.where((eb) =>
+              eb(
+                eb.refTuple('u.created_at', 'u.id'),
+                direction === 'asc' ? '>' : '<',
+                eb.tuple(plan.after?.createdAt as Date, plan.after?.id as string),
+              ),
+            ),
+          )
+          .orderBy('u.created_at', direction)
+          .orderBy('u.id', direction)
+          .limit(plan.limit + 1)
+          .execute();
+        return toPage(
+          rows.map((row) => toUser(row as UserRow)),
+          plan,
+        );
+      });
+    },
+
+    async count(options = {}) {
+      const { where, ...filter } = validate(countUsersOptionsSchema, options);
+      return withDatabaseErrors(async () => {
+        const row = await kysely
+          .selectFrom('pg_users as u')
+          .select((eb) => eb.fn.countAll<string>().as('count'))
+          .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), matches(eb, where)]))
+          .executeTakeFirstOrThrow();
+        return Number(row.count);
+      });
+    },
+
+    async update(id, patch) {
+      validate(idSchema, id, 'id');
+      const data = validate(updateUserSchema, patch);
+      return withDatabaseErrors(async () => {
+        const row = await kysely
+          .updateTable('pg_users as u')
+          .set({
+            ...(data.email !== undefined && { email: data.email }),
+            ...(data.name !== undefined && { name: data.name }),
+            ...(data.profileImage !== undefined && { profile_image: data.profileImage }),
+          })
+          .where('u.id', '=', id)
+          .where('u.deleted_at', 'is', null)
+          .returning(userColumns)
+          .executeTakeFirst();
+        if (!row) throw new NotFoundError('User', `id "${id}"`);
+        return row;
+      });
+    },
+
+    async softDelete(id) {
+      validate(idSchema, id, 'id');
+      return withDatabaseErrors(async () => {
+        // One statement, so the user and its posts change together; now() is the same for both, which
+        // marks the posts this soft delete took, for restore().
+        const row = await kysely
+          .with('deleted_user', (db) =>
+            db
+              .updateTable('pg_users')
+              .set({ deleted_at: sql`now()` })
+              .where('id', '=', id)
+              .where('deleted_at', 'is', null)
+              .returningAll(),
+          )
+          .with('deleted_posts', (db) =>
+            db
+              .updateTable('pg_posts')
+              .set({ deleted_at: sql`now()` })
+              .where('authorId', 'in', (eb) => eb.selectFrom('deleted_user').select('deleted_user.id'))
+              .where('deleted_at', 'is', null)
+              .returning('pg_posts.id'),
+          )
+          .selectFrom('deleted_user as u')
+          .select(userColumns)
+          .executeTakeFirst();
+        if (!row) throw new NotFoundError('User', `id "${id}" (not a live user)`);
+        return row;
+      });
+    },
+
+    async restore(id) {
+      validate(idSchema, id, 'id');
+      return withDatabaseErrors(async () => {
+        const row = await kysely
+          .with('deleted_user', (db) =>
+            db
+              .selectFrom('pg_users')
+              .select(['id', 'deleted_at'])
+              .where('id', '=', id)
+              .where('deleted_at', 'is not', null)
+              .forUpdate(),
+          )
+          .with('restored_user', (db) =>
+            db
+              .updateTable('pg_users')
+              .set({ deleted_at: null })
+              .from('deleted_user')
+              .whereRef('pg_users.id', '=', 'deleted_user.id')
+              .returningAll('pg_users'),
+          )
+          .with('restored_posts', (db) =>
+            db
+              .updateTable('pg_posts')
+              .set({ deleted_at: null })
+              .from('deleted_user')
+              .whereRef('pg_posts.authorId', '=', 'deleted_user.id')
+              // Exactly the posts the user's soft delete took: they carry its timestamp.
+              .whereRef('pg_posts.deleted_at', '=', 'deleted_user.deleted_at')
+              .returning('pg_posts.id'),
+          )
+          .selectFrom('restored_user as u')
+          .select(userColumns)
+          .executeTakeFirst();
+        if (!row) throw new NotFoundError('User', `id "${id}" (not a soft-deleted user)`);
+        return row;
+      });
+    },
+
+    async hardDelete(id) {
+      validate(idSchema, id, 'id');
+      await withDatabaseErrors(async () => {
+        const result = await kysely.deleteFrom('pg_users').where('id', '=', id).executeTakeFirst();
+        if (result.numDeletedRows === 0n) throw new NotFoundError('User', `id "${id}"`);
+      });
+    },
+  };
+}

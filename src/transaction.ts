@@ -1,0 +1,145 @@
+/**
+ * Transactions: an isolation level, nested calls as savepoints, opt-in retry of serialization failures
+ * and deadlocks with jittered back-off, and a guard against using the outer database inside the callback
+ * (with a small pool that deadlocks: the callback waits for a connection its own transaction holds).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { type IsolationLevel, type Kysely, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { DB } from '../db-types/index.js';
+import {
+  DatabaseError,
+  DeadlockError,
+  SerializationError,
+  TransactionScopeError,
+  ValidationError,
+} from './errors.js';
+import { toDatabaseError } from './to-database-error.js';
+
+export interface RetryOptions {
+  /** Attempts in all, the first included; default 5. */
+  attempts?: number;
+  /** Upper bound of the first back-off; it doubles per attempt. Default 20 ms. */
+  baseDelayMs?: number;
+  /** Longest back-off. Default 1000 ms. */
+  maxDelayMs?: number;
+}
+
+export interface TransactionOptions {
+  isolationLevel?: IsolationLevel;
+  /**
+   * Runs the whole callback again when the transaction fails with a serialization failure (40001) or a
+   * deadlock (40P01). The callback must be safe to run again: its database work is rolled back, anything
+   * else it did (HTTP calls, in-memory changes) is not. Only for the outermost transaction.
+   */
+  retry?: boolean | RetryOptions;
+}
+
+interface TransactionContext {
+  owner: symbol;
+  active: boolean;
+}
+
+const transactionContext = new AsyncLocalStorage<TransactionContext>();
+
+/** Throws when `owner`'s outer database is used inside one of its own transaction callbacks. */
+export function assertOutsideTransaction(owner: symbol): void {
+  const context = transactionContext.getStore();
+  if (context?.owner === owner && context.active) {
+    throw new TransactionScopeError(
+      'the outer database was used inside its own transaction callback: use the `tx` the callback receives ' +
+        '(work on the outer database would run outside the transaction, and can wait forever for a connection)',
+    );
+  }
+}
+
+/** Errors from the driver become the layer's errors; the callback's own errors pass through untouched. */
+function mapDriverError(error: unknown): unknown {
+  if (error instanceof DatabaseError) return error;
+  const isDriverError =
+    error instanceof pg.DatabaseError ||
+    (error instanceof Error && typeof (error as { code?: unknown }).code === 'string');
+  return isDriverError ? toDatabaseError(error) : error;
+}
+
+const retryDefaults = { attempts: 5, baseDelayMs: 20, maxDelayMs: 1000 };
+
+function retryPlan(retry: TransactionOptions['retry']): Required<RetryOptions> {
+  if (!retry) return { ...retryDefaults, attempts: 1 };
+  const plan = { ...retryDefaults, ...(retry === true ? {} : retry) };
+  if (!Number.isInteger(plan.attempts) || plan.attempts < 1 || plan.attempts > 100) {
+    throw new ValidationError([{ field: 'retry.attempts', message: 'must be an integer from 1 to 100' }]);
+  }
+  return plan;
+}
+
+/** "Full jitter": a random wait up to an exponentially growing bound, so retries do not collide again. */
+function backOff(attempt: number, plan: Required<RetryOptions>): Promise<void> {
+  const bound = Math.min(plan.maxDelayMs, plan.baseDelayMs * 2 ** (attempt - 1));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * bound));
+}
+
+/** Runs `fn` in a new top-level transaction on `kysely`. */
+export async function runTransaction<T, S>(
+  kysely: Kysely<DB>,
+  owner: symbol,
+  scopeOf: (trx: Transaction<DB>) => S,
+  fn: (scope: S) => Promise<T>,
+  options: TransactionOptions,
+): Promise<T> {
+  const plan = retryPlan(options.retry);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      let builder = kysely.transaction();
+      if (options.isolationLevel) builder = builder.setIsolationLevel(options.isolationLevel);
+      return await builder.execute((trx) => {
+        const context: TransactionContext = { owner, active: true };
+        return transactionContext
+          .run(context, () => fn(scopeOf(trx)))
+          .finally(() => {
+            context.active = false;
+          });
+      });
+    } catch (error) {
+      const mapped = mapDriverError(error);
+      const retryable = mapped instanceof SerializationError || mapped instanceof DeadlockError;
+      if (!retryable || attempt >= plan.attempts) throw mapped;
+      await backOff(attempt, plan);
+    }
+  }
+}
+
+let savepointCounter = 0;
+
+/**
+ * Runs `fn` inside a savepoint of the transaction `trx`: its work is undone when it throws, and the
+ * outer transaction carries on. Nested calls on one transaction take turns (`queue`), since a savepoint
+ * covers everything the connection does meanwhile.
+ */
+export function nestedTransaction<T, S>(
+  trx: Transaction<DB>,
+  queue: { tail: Promise<unknown> },
+  scopeOf: (trx: Transaction<DB>) => S,
+  fn: (scope: S) => Promise<T>,
+  options: TransactionOptions,
+): Promise<T> {
+  if (options.isolationLevel || options.retry) {
+    throw new TransactionScopeError('isolationLevel and retry apply to the outermost transaction only');
+  }
+  const run = async () => {
+    savepointCounter += 1;
+    const name = sql.id(`shared_db_savepoint_${savepointCounter}`);
+    await sql`savepoint ${name}`.execute(trx);
+    try {
+      const result = await fn(scopeOf(trx));
+      await sql`release savepoint ${name}`.execute(trx);
+      return result;
+    } catch (error) {
+      await sql`rollback to savepoint ${name}`.execute(trx);
+      throw mapDriverError(error);
+    }
+  };
+  const result = queue.tail.then(run, run);
+  queue.tail = result.catch(() => {});
+  return result;
+}
