@@ -53,3 +53,6 @@ export interface SoftDeleteFilter {
 }
 
 export type SortDirection = 'asc' | 'desc';
+
+/** The `include` of a read that loads no relations. */
+export type NoInclude = Record<never, never>;

@@ -178,9 +178,7 @@ function splitList(text: string, open: number): string[] | undefined {
   for (let at = open; at < text.length; at++) {
     const char = text[at];
     if (char === '"' || char === "'") {
-      // Skip to the closing quote; a doubled quote is an escaped one.
-      do at = text.indexOf(char, at + 1);
-      while (at !== -1 && text[at + 1] === char && ++at);
+      at = closingQuote(text, at);
       if (at === -1) return undefined;
     } else if (char === '(') depth++;
     else if (char === ',' && depth === 1) {
@@ -194,9 +192,17 @@ function splitList(text: string, open: number): string[] | undefined {
   return undefined;
 }
 
-// In an expression: a quoted identifier or a bare word, with the `(` or `.` after it; a literal; a cast.
+/** The index of the quote that closes the one at `open`; a doubled quote is an escaped one. */
+function closingQuote(text: string, open: number): number {
+  let at = text.indexOf(text.charAt(open), open + 1);
+  while (at !== -1 && text[at + 1] === text[open]) at = text.indexOf(text.charAt(open), at + 2);
+  return at;
+}
+
+// In an expression: a cast or COLLATE; a quoted identifier or a bare word, with the `(` or `.` after it;
+// a string literal.
 const TOKEN =
-  /(?:"((?:[^"]|"")*)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))(\s*[(.]?)|'(?:[^']|'')*'|(::|COLLATE)/g;
+  /(::|\bCOLLATE\b)|(?:"((?:[^"]|"")*)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))(\s*[(.]?)|'(?:[^']|'')*'/g;
 
 /**
  * Unique violations quote names as SQL does (`"userId"`), foreign keys print them raw (`authorId`).
@@ -211,7 +217,7 @@ function columnsOf(item: string): string[] {
   let skipping = false;
   let end = 0;
   for (const match of item.matchAll(TOKEN)) {
-    const [token, name, word, next = '', skip] = match;
+    const [token, skip, name, word, next = ''] = match;
     // Punctuation ends a type or collation name.
     if (item.slice(end, match.index).trim()) skipping = false;
     end = match.index + token.length;

@@ -7,7 +7,7 @@ import { type ExpressionBuilder, type Kysely, sql, type UpdateObject } from 'kys
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
-import type { Page, Post, SoftDeleteFilter, User } from '../models.js';
+import type { NoInclude, Page, Post, SoftDeleteFilter, User } from '../models.js';
 import { type PageOptions, planPage, toPage } from '../pagination.js';
 import {
   type CreatePostInput,
@@ -45,13 +45,18 @@ export interface CountByAuthorOptions extends SoftDeleteFilter {
 export interface PostsRepository {
   /** Creates a post for a live author; NotFoundError when the author is missing or soft-deleted. */
   create(input: CreatePostInput): Promise<Post>;
-  findById<const I extends PostInclude = {}>(
+  findById<const I extends PostInclude = NoInclude>(
     id: string,
     options?: FindPostOptions<I>,
   ): Promise<PostWith<I> | undefined>;
-  getById<const I extends PostInclude = {}>(id: string, options?: FindPostOptions<I>): Promise<PostWith<I>>;
+  getById<const I extends PostInclude = NoInclude>(
+    id: string,
+    options?: FindPostOptions<I>,
+  ): Promise<PostWith<I>>;
   /** One page, by creation time then id (newest first by default); `nextCursor` continues it. */
-  findMany<const I extends PostInclude = {}>(options?: FindPostsOptions<I>): Promise<Page<PostWith<I>>>;
+  findMany<const I extends PostInclude = NoInclude>(
+    options?: FindPostsOptions<I>,
+  ): Promise<Page<PostWith<I>>>;
   /** Changes the given fields of a visible post; `metadata` replaces the whole object. */
   update(id: string, patch: UpdatePostInput): Promise<Post>;
   publish(id: string): Promise<Post>;

@@ -6,7 +6,7 @@ import { createId } from '@paralleldrive/cuid2';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
-import type { Page, Role } from '../models.js';
+import type { NoInclude, Page, Role } from '../models.js';
 import type { PageOptions } from '../pagination.js';
 import { idSchema, type NewRoleInput, newRoleSchema, validate } from '../validation.js';
 import { withDatabaseErrors } from '../with-database-errors.js';
@@ -21,7 +21,7 @@ export interface RolesRepository {
   /** The user's roles, by name. */
   listForUser(userId: string): Promise<Role[]>;
   /** A page of the live users that have the role (as users.findMany with where.hasRole). */
-  findUsersWithRole<const I extends { posts?: boolean; roles?: boolean } = {}>(
+  findUsersWithRole<const I extends { posts?: boolean; roles?: boolean } = NoInclude>(
     name: string,
     options?: Omit<FindUsersOptions<I>, 'where'> & PageOptions,
   ): Promise<Page<UserWith<I>>>;

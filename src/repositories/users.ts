@@ -7,7 +7,7 @@ import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
-import type { Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from '../models.js';
+import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from '../models.js';
 import { type PageOptions, planPage, toPage } from '../pagination.js';
 import {
   type CreateUserInput,
@@ -50,23 +50,28 @@ export interface FindUsersOptions<I extends UserInclude> extends FindUserOptions
 export interface UsersRepository {
   /** Creates a user with its posts and roles in one statement: all of it, or nothing. */
   create(input: CreateUserInput): Promise<UserWithRelations>;
-  findById<const I extends UserInclude = {}>(
+  findById<const I extends UserInclude = NoInclude>(
     id: string,
     options?: FindUserOptions<I>,
   ): Promise<UserWith<I> | undefined>;
   /** Like findById; throws NotFoundError instead of returning undefined. */
-  getById<const I extends UserInclude = {}>(id: string, options?: FindUserOptions<I>): Promise<UserWith<I>>;
+  getById<const I extends UserInclude = NoInclude>(
+    id: string,
+    options?: FindUserOptions<I>,
+  ): Promise<UserWith<I>>;
   /** Emails compare case-insensitively. With `withDeleted`, the live user wins over deleted ones. */
-  findByEmail<const I extends UserInclude = {}>(
+  findByEmail<const I extends UserInclude = NoInclude>(
     email: string,
     options?: FindUserOptions<I>,
   ): Promise<UserWith<I> | undefined>;
-  getByEmail<const I extends UserInclude = {}>(
+  getByEmail<const I extends UserInclude = NoInclude>(
     email: string,
     options?: FindUserOptions<I>,
   ): Promise<UserWith<I>>;
   /** One page, by creation time then id (newest first by default); `nextCursor` continues it. */
-  findMany<const I extends UserInclude = {}>(options?: FindUsersOptions<I>): Promise<Page<UserWith<I>>>;
+  findMany<const I extends UserInclude = NoInclude>(
+    options?: FindUsersOptions<I>,
+  ): Promise<Page<UserWith<I>>>;
   count(options?: { where?: UserWhere } & SoftDeleteFilter): Promise<number>;
   /** Changes the given fields of a live user. */
   update(id: string, patch: UpdateUserInput): Promise<User>;
