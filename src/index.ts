@@ -1,5 +1,4 @@
 /** The public surface of shared-db. */
-
 export { sql } from 'kysely';
 export type { DB } from '../db-types/index.js';
 export {
@@ -21,11 +20,67 @@ export {
   type Database,
   type HealthReport,
   type QueryScope,
+  type RetryOptions,
   type TransactionOptions,
   type TransactionScope,
 } from './database.js';
 export { type ClientOptions, DatabaseClient, type ProviderName } from './database-client.js';
-export { ConfigError, ConnectionError, DatabaseError, DisconnectedError } from './errors.js';
+export {
+  CheckViolationError,
+  ConfigError,
+  ConnectionError,
+  DatabaseError,
+  DeadlockError,
+  DisconnectedError,
+  ForeignKeyViolationError,
+  IntegrityError,
+  NotFoundError,
+  NotNullViolationError,
+  PoolTimeoutError,
+  QueryTimeoutError,
+  SerializationError,
+  TransactionRollbackError,
+  TransactionScopeError,
+  UniqueViolationError,
+  ValidationError,
+  type ValidationIssue,
+} from './errors.js';
 export type { LogFields, Logger } from './logger.js';
 export { createMigration, type MigrateOptions, migrate } from './migrate.js';
+export type {
+  NoInclude,
+  Page,
+  Post,
+  PostWithAuthor,
+  Role,
+  SoftDeleteFilter,
+  SortDirection,
+  User,
+  UserWithRelations,
+} from './models.js';
+export type { PageOptions } from './pagination.js';
 export type { JsonValue, PostMetadata } from './post-metadata.js';
+export type {
+  CountByAuthorOptions,
+  FindPostOptions,
+  FindPostsOptions,
+  PostsRepository,
+  PostWith,
+} from './repositories/posts.js';
+export type { RolesRepository } from './repositories/roles.js';
+export type { FindUserOptions, FindUsersOptions, UsersRepository, UserWith } from './repositories/users.js';
+export { SqlState } from './sql-state.js';
+export { toDatabaseError } from './to-database-error.js';
+export type {
+  CreatePostInput,
+  CreateUserInput,
+  NewPostInput,
+  NewRoleInput,
+  PostInclude,
+  PostsInclude,
+  PostWhere,
+  UpdatePostInput,
+  UpdateUserInput,
+  UserInclude,
+  UserWhere,
+} from './validation.js';
