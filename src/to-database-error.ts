@@ -53,27 +53,27 @@ function fromServer(error: ServerError & { code: string }): DatabaseError {
   switch (code) {
     case SqlState.uniqueViolation: {
       const columns = keyColumns(error.detail);
-      return new UniqueViolationError(describe('unique violation', table, columns, constraint), {
+      return new UniqueViolationError(violation('unique violation', table, columns, constraint), {
         ...options,
         columns,
       });
     }
     case SqlState.foreignKeyViolation: {
       const columns = keyColumns(error.detail);
-      return new ForeignKeyViolationError(describe('foreign key violation', table, columns, constraint), {
+      return new ForeignKeyViolationError(violation('foreign key violation', table, columns, constraint), {
         ...options,
         columns,
       });
     }
     case SqlState.notNullViolation: {
       const columns = error.column === undefined ? [] : [error.column];
-      return new NotNullViolationError(describe('not-null violation', table, columns, constraint), {
+      return new NotNullViolationError(violation('not-null violation', table, columns, constraint), {
         ...options,
         column: error.column,
       });
     }
     case SqlState.checkViolation:
-      return new CheckViolationError(describe('check violation', table, [], constraint), options);
+      return new CheckViolationError(violation('check violation', table, [], constraint), options);
     case SqlState.serializationFailure:
       return new SerializationError(error.message, options);
     case SqlState.deadlockDetected:
@@ -100,7 +100,7 @@ function fromServer(error: ServerError & { code: string }): DatabaseError {
 }
 
 /** `unique violation on pg_users (email): pg_users_email_active_key` */
-function describe(kind: string, table?: string, columns: string[] = [], constraint?: string): string {
+function violation(kind: string, table?: string, columns: string[] = [], constraint?: string): string {
   const on = table === undefined ? '' : ` on ${table}`;
   const list = columns.length > 0 ? ` (${columns.join(', ')})` : '';
   return `${kind}${on}${list}${constraint === undefined ? '' : `: ${constraint}`}`;

@@ -2,7 +2,6 @@
  * `npm start` (the walk-through on a configured database, and on the embedded default with Ctrl-C) and
  * `npm run db:start` / `db:stop`. One file, so the commands that use the development port never overlap.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,14 +10,14 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SERVER, isDetachedServerRunning } from '../scripts/lib/embedded-server.js';
 import type { Environment } from '../src/config.js';
+import { runScript } from './support/run-script.js';
 import { useTestDatabase } from './support/test-database.js';
 
 const testDb = useTestDatabase();
-const tsx = join(process.cwd(), 'node_modules/.bin/tsx');
 const start = (env: Environment, interruptAfter?: string) =>
-  runScript([join(process.cwd(), 'scripts/start.ts')], env, interruptAfter);
+  runScript(['scripts/start.ts'], { cwd: emptyDir, env, ...(interruptAfter && { interruptAfter }) });
 const dbServer = (command: 'start' | 'stop') =>
-  runScript([join(process.cwd(), 'scripts/db-server.ts'), command], {});
+  runScript(['scripts/db-server.ts', command], { cwd: emptyDir, env: {} });
 let emptyDir: string;
 
 beforeAll(async () => {
@@ -26,27 +25,6 @@ beforeAll(async () => {
   emptyDir = await mkdtemp(join(tmpdir(), 'shared-db-start-'));
 });
 afterAll(() => rm(emptyDir, { recursive: true, force: true }));
-
-interface Run {
-  code: number | null;
-  output: string;
-}
-
-/** Runs a script; sends Ctrl-C (SIGINT) once `interruptAfter` appears in its output. */
-function runScript(args: string[], env: Environment, interruptAfter?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tsx, args, { cwd: emptyDir, env: { PATH: process.env.PATH, ...env } });
-    let output = '';
-    const collect = (chunk: Buffer) => {
-      output += chunk;
-      if (interruptAfter && output.includes(interruptAfter) && !child.killed) child.kill('SIGINT');
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
-}
 
 async function count(table: string): Promise<number> {
   const client = new pg.Client({ connectionString: testDb.url });
@@ -74,7 +52,7 @@ describe('npm start', () => {
     expect(run.code).toBe(0);
     expect(run.output).toContain('Using the configured database');
     expect(run.output).not.toContain('starting embedded');
-    expect(run.output).toContain("The spec's raw aggregate query, verbatim");
+    expect(run.output).toContain("Basic Usage: the spec's raw aggregate query, verbatim");
     expect(run.output).toMatch(/post_count: '1',\s+roles: 'author'/);
     expect(run.output).toContain('✅ PostgreSQL integration working correctly');
     expect(await count('pg_users')).toBe(0);
@@ -84,7 +62,7 @@ describe('npm start', () => {
 
   it('with nothing configured, starts embedded PostgreSQL and stops it cleanly on Ctrl-C', async () => {
     const devServerWasRunning = await isDetachedServerRunning();
-    const run = await start({}, '▶ Create a user');
+    const run = await start({}, '▶ Basic Usage: create a user');
     expect(run.code).toBe(130);
     expect(run.output).toContain('Interrupted: cleaning up and stopping');
     expect(run.output).toContain('▶ Clean up');

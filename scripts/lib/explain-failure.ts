@@ -4,7 +4,7 @@
  * text that comes from the driver or the server, so the line never shows it.
  */
 import type { ConnectionSettings } from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, DatabaseError } from '../../src/errors.js';
 
 const MIGRATE = 'run `npm run migrate up`';
 
@@ -61,6 +61,8 @@ export function explainFailure(error: unknown, settings: ConnectionSettings): st
 /** The SQLSTATE of an error the server sent (pg's DatabaseError carries `severity` too), else undefined. */
 export function sqlState(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
+  // The layer's own errors carry the server's SQLSTATE; the driver's have a severity beside it.
+  if (error instanceof DatabaseError) return error.code;
   const { code, severity } = error as { code?: unknown; severity?: unknown };
   return typeof code === 'string' && typeof severity === 'string' ? code : undefined;
 }
