@@ -2,6 +2,7 @@
  * One error hierarchy for the whole layer. Every error keeps the original `cause` and, when the
  * server produced it, the SQLSTATE `code`, so callers can branch on the class or the code.
  */
+import { stackFromCaller, withRoomForCaller } from './caller-stack.js';
 import { SqlState } from './sql-state.js';
 
 export interface DatabaseErrorOptions {
@@ -17,6 +18,9 @@ export class DatabaseError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = options.code;
+    // The stack starts at the caller's line, not inside the library that threw for it.
+    withRoomForCaller(() => Error.captureStackTrace(this, new.target));
+    this.stack = stackFromCaller(this.stack);
   }
 }
 

@@ -3,9 +3,8 @@
  * that starts at the caller's line. Messages name tables, constraints and columns but never repeat the
  * server's `detail`, which holds the row's values (emails, secrets); the original stays as `cause`.
  */
-import { dirname, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { stackFromCaller, withRoomForCaller } from './caller-stack.js';
 import {
   CheckViolationError,
   ConnectionError,
@@ -232,44 +231,8 @@ function columnsOf(item: string): string[] {
   return columns;
 }
 
-const SOURCE_DIR = dirname(fileURLToPath(import.meta.url));
-const SOURCE_PREFIXES = [SOURCE_DIR + sep, `${pathToFileURL(SOURCE_DIR).href}/`];
-const LIBRARY_FRAME = /[\\/]node_modules[\\/](?:kysely|pg|pg-pool|pg-protocol|pg-cursor)[\\/]/;
-
-/** Where a stack line's frame runs: `at f (/a/b.ts:1:2)` and `at /a/b.ts:1:2` → `/a/b.ts:1:2`. */
-function frameLocation(line: string): string {
-  const inParens = /\(([^()]*)\)$/.exec(line);
-  return inParens?.[1] ?? line.replace(/^\s*at (?:async )?/, '');
-}
-
-function isLibraryFrame(location: string): boolean {
-  return (
-    location.startsWith('node:internal') ||
-    LIBRARY_FRAME.test(location) ||
-    SOURCE_PREFIXES.some((prefix) => location.startsWith(prefix))
-  );
-}
-
-/**
- * Rewrites `error.stack` to start at the first frame outside this package's src/, kysely, pg and Node's
- * internals (postgres.js does the same). V8 records the awaiting callers as `at async` frames.
- */
+/** Recaptures the stack at the `toDatabaseError` call (with the awaiting callers) and trims it to them. */
 function pointAtCaller(error: DatabaseError): void {
-  const limit = Error.stackTraceLimit;
-  // Library frames would use up V8's default of ten before the caller's; recapture with room to spare.
-  if (typeof limit === 'number') Error.stackTraceLimit = limit + 20;
-  try {
-    Error.captureStackTrace(error, toDatabaseError);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-  const lines = (error.stack ?? '').split('\n');
-  const firstFrame = lines.findIndex((line) => /^\s+at /.test(line));
-  if (firstFrame === -1) return;
-  const frames = lines.slice(firstFrame);
-  const outside = frames.filter((line) => !isLibraryFrame(frameLocation(line)));
-  // Leading frames with no file (`at new Promise (<anonymous>)`) say nothing about the caller.
-  const start = outside.findIndex((line) => /:\d+:\d+$/.test(frameLocation(line)));
-  const kept = start === -1 ? frames : outside.slice(start);
-  error.stack = [...lines.slice(0, firstFrame), ...kept.slice(0, limit)].join('\n');
+  withRoomForCaller(() => Error.captureStackTrace(error, toDatabaseError));
+  error.stack = stackFromCaller(error.stack);
 }

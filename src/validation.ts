@@ -15,6 +15,11 @@ const notBlank = (max: number) =>
 
 export const idSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 const email = z.email('must be an email address').max(320, 'must be at most 320 characters');
+/** An email to look up: any stored email must be findable, so the bound is the email's, not an id's. */
+export const emailLookupSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(320, 'must be at most 320 characters');
 const userName = notBlank(200).nullable();
 const profileImage = z.string().max(500, 'must be at most 500 characters').nullable();
 const content = z.string().max(1_000_000, 'must be at most 1,000,000 characters').nullable();
@@ -51,7 +56,8 @@ export const createUserSchema = z.strictObject({
   roles: z.array(newRoleSchema).max(100, 'at most 100 roles at once').superRefine(uniqueRoleNames).optional(),
 });
 
-const somethingToChange = (patch: object) => Object.keys(patch).length > 0;
+// A key given as undefined changes nothing: it counts as absent, like a missing key.
+const somethingToChange = (patch: object) => Object.values(patch).some((value) => value !== undefined);
 
 export const updateUserSchema = z
   .strictObject({ email: email.optional(), name: userName.optional(), profileImage: profileImage.optional() })

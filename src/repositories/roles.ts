@@ -125,7 +125,8 @@ export function rolesRepository(kysely: Kysely<DB>, users: UsersRepository): Rol
       );
     },
 
-    findUsersWithRole(name, options = {}) {
+    // async, so bad input rejects the promise like every other method instead of throwing synchronously.
+    async findUsersWithRole(name, options = {}) {
       return users.findMany({ ...options, where: { hasRole: roleName(name) } });
     },
   };

@@ -13,6 +13,7 @@ import {
   type CreateUserInput,
   countUsersOptionsSchema,
   createUserSchema,
+  emailLookupSchema,
   findUserOptionsSchema,
   findUsersOptionsSchema,
   idSchema,
@@ -168,7 +169,7 @@ export function usersRepository(kysely: Kysely<DB>): UsersRepository {
     value: string,
     options: FindUserOptions<I>,
   ): Promise<UserWith<I> | undefined> {
-    validate(idSchema, value, key === 'id' ? 'id' : 'email');
+    validate(key === 'id' ? idSchema : emailLookupSchema, value, key);
     const { include, ...filter } = validate(findUserOptionsSchema, options);
     return withDatabaseErrors(async () => {
       const row = await selectUsers(kysely, include)
@@ -193,7 +194,7 @@ export function usersRepository(kysely: Kysely<DB>): UsersRepository {
     options: FindUserOptions<I>,
   ) => {
     const user = await findOne(key, value, options);
-    if (!user) throw new NotFoundError('User', `${key} "${value}"`);
+    if (!user) throw new NotFoundError('User', key === 'id' ? `id "${value}"` : 'with that email');
     return user;
   };
 
