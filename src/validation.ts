@@ -7,23 +7,33 @@ import { z } from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.js';
 import type { PostMetadata } from './post-metadata.js';
 
-const notBlank = (max: number) =>
-  z
-    .string()
-    .max(max, `must be at most ${max} characters`)
-    .refine((value) => value.trim().length > 0, 'must not be blank');
+/** PostgreSQL text and jsonb cannot hold the NUL character: refuse it here, naming the field. */
+const withoutNul = (value: string) => !value.includes('\u0000');
+const NUL_MESSAGE = 'must not contain the NUL character (\\u0000)';
 
-export const idSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+/** Text up to `max` characters that PostgreSQL can store. */
+const text = (max: number) =>
+  z.string().max(max, `must be at most ${max} characters`).refine(withoutNul, NUL_MESSAGE);
+
+const notBlank = (max: number) => text(max).refine((value) => value.trim().length > 0, 'must not be blank');
+
+export const idSchema = text(128).min(1, 'must not be empty');
 const email = z.email('must be an email address').max(320, 'must be at most 320 characters');
 /** An email to look up: any stored email must be findable, so the bound is the email's, not an id's. */
-export const emailLookupSchema = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(320, 'must be at most 320 characters');
+export const emailLookupSchema = text(320).min(1, 'must not be empty');
 const userName = notBlank(200).nullable();
-const profileImage = z.string().max(500, 'must be at most 500 characters').nullable();
-const content = z.string().max(1_000_000, 'must be at most 1,000,000 characters').nullable();
-const metadata = z.record(z.string(), z.json()) as z.ZodType<PostMetadata>;
+const profileImage = text(500).nullable();
+const content = text(1_000_000).nullable();
+/** True when no string in the JSON value, key or value, holds NUL (jsonb refuses `\u0000`). */
+const jsonWithoutNul = (value: unknown): boolean => {
+  if (typeof value === 'string') return withoutNul(value);
+  if (Array.isArray(value)) return value.every(jsonWithoutNul);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).every(([key, item]) => withoutNul(key) && jsonWithoutNul(item));
+  }
+  return true;
+};
+const metadata = z.record(z.string(), z.json()).refine(jsonWithoutNul, NUL_MESSAGE) as z.ZodType<PostMetadata>;
 
 export const newPostSchema = z.strictObject({
   title: notBlank(300),
@@ -34,7 +44,7 @@ export const newPostSchema = z.strictObject({
 
 export const newRoleSchema = z.strictObject({
   name: notBlank(100),
-  description: z.string().max(500, 'must be at most 500 characters').nullable().optional(),
+  description: text(500).nullable().optional(),
 });
 
 const uniqueRoleNames = (roles: { name: string }[], context: z.RefinementCtx) => {
@@ -133,11 +143,11 @@ export const userIncludeSchema = z.strictObject({
 export const postIncludeSchema = z.strictObject({ author: z.boolean().optional() });
 
 export const userWhereSchema = z.strictObject({
-  emailContains: z.string().max(320).optional(),
-  nameContains: z.string().max(200).optional(),
+  emailContains: text(320).optional(),
+  nameContains: text(200).optional(),
   createdAfter: date.optional(),
   createdBefore: date.optional(),
-  hasRole: z.string().max(100).optional(),
+  hasRole: text(100).optional(),
 });
 
 export const postWhereSchema = z.strictObject({
