@@ -12,7 +12,10 @@ export async function up(pgm: MigrationBuilder): Promise<void> {
     CREATE FUNCTION public.set_updated_at() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
-      NEW.updated_at := now();
+      -- An UPDATE that sets updated_at itself (a backfill, an import) keeps its value.
+      IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
+        NEW.updated_at := now();
+      END IF;
       RETURN NEW;
     END
     $$;

@@ -7,14 +7,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type IsolationLevel, type Kysely, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { DB } from '../db-types/index.js';
-import {
-  DatabaseError,
-  DeadlockError,
-  SerializationError,
-  TransactionScopeError,
-  ValidationError,
-} from './errors.js';
+import { DeadlockError, SerializationError, TransactionScopeError, ValidationError } from './errors.js';
 import { toDatabaseError } from './to-database-error.js';
+import { withDatabaseErrors } from './with-database-errors.js';
 
 export interface RetryOptions {
   /** Attempts in all, the first included; default 5. */
@@ -53,13 +48,13 @@ export function assertOutsideTransaction(owner: symbol): void {
   }
 }
 
-/** Errors from the driver become the layer's errors; the callback's own errors pass through untouched. */
-function mapDriverError(error: unknown): unknown {
-  if (error instanceof DatabaseError) return error;
-  const isDriverError =
-    error instanceof pg.DatabaseError ||
-    (error instanceof Error && typeof (error as { code?: unknown }).code === 'string');
-  return isDriverError ? toDatabaseError(error) : error;
+/**
+ * The callback's own errors pass through untouched, whatever they carry (a Node error's `code` too); only
+ * a server error that escaped it from `tx.kysely` becomes the layer's. Errors of BEGIN, COMMIT, ROLLBACK
+ * and the savepoint statements are the driver's, and always mapped (toDatabaseError).
+ */
+function callbackError(error: unknown): unknown {
+  return error instanceof pg.DatabaseError ? toDatabaseError(error) : error;
 }
 
 const retryDefaults = { attempts: 5, baseDelayMs: 20, maxDelayMs: 1000 };
@@ -89,19 +84,28 @@ export async function runTransaction<T, S>(
 ): Promise<T> {
   const plan = retryPlan(options.retry);
   for (let attempt = 1; ; attempt += 1) {
+    // What the callback threw, told apart from what BEGIN, COMMIT or ROLLBACK threw.
+    let thrown: { error: unknown } | undefined;
     try {
       let builder = kysely.transaction();
       if (options.isolationLevel) builder = builder.setIsolationLevel(options.isolationLevel);
       return await builder.execute((trx) => {
         const context: TransactionContext = { owner, active: true };
-        return transactionContext
-          .run(context, () => fn(scopeOf(trx)))
-          .finally(() => {
-            context.active = false;
-          });
+        return (
+          transactionContext
+            // async: a callback that throws before returning its promise rejects like any other.
+            .run(context, async () => fn(scopeOf(trx)))
+            .catch((error: unknown) => {
+              thrown = { error };
+              throw error;
+            })
+            .finally(() => {
+              context.active = false;
+            })
+        );
       });
     } catch (error) {
-      const mapped = mapDriverError(error);
+      const mapped = thrown && thrown.error === error ? callbackError(error) : toDatabaseError(error);
       const retryable = mapped instanceof SerializationError || mapped instanceof DeadlockError;
       if (!retryable || attempt >= plan.attempts) throw mapped;
       await backOff(attempt, plan);
@@ -124,20 +128,24 @@ export function nestedTransaction<T, S>(
   options: TransactionOptions,
 ): Promise<T> {
   if (options.isolationLevel || options.retry) {
-    throw new TransactionScopeError('isolationLevel and retry apply to the outermost transaction only');
+    // A rejection, not a throw: callers of a Promise-returning function expect to `.catch` it.
+    return Promise.reject(
+      new TransactionScopeError('isolationLevel and retry apply to the outermost transaction only'),
+    );
   }
   const run = async () => {
     savepointCounter += 1;
     const name = sql.id(`shared_db_savepoint_${savepointCounter}`);
-    await sql`savepoint ${name}`.execute(trx);
+    await withDatabaseErrors(() => sql`savepoint ${name}`.execute(trx));
+    let result: T;
     try {
-      const result = await fn(scopeOf(trx));
-      await sql`release savepoint ${name}`.execute(trx);
-      return result;
+      result = await fn(scopeOf(trx));
     } catch (error) {
-      await sql`rollback to savepoint ${name}`.execute(trx);
-      throw mapDriverError(error);
+      await withDatabaseErrors(() => sql`rollback to savepoint ${name}`.execute(trx));
+      throw callbackError(error);
     }
+    await withDatabaseErrors(() => sql`release savepoint ${name}`.execute(trx));
+    return result;
   };
   const result = queue.tail.then(run, run);
   queue.tail = result.catch(() => {});

@@ -173,6 +173,18 @@ describe('the schema', () => {
     expect(after.updated_at.getTime()).toBeGreaterThan(before.updated_at.getTime());
   });
 
+  it('keeps an updated_at that an UPDATE sets itself (a backfill)', async () => {
+    const user = await insertUser();
+    const backfilled = new Date('2020-01-02T03:04:05.678Z');
+    await db.executeRaw('UPDATE pg_users SET name = $1, updated_at = $2 WHERE id = $3', [
+      'Old',
+      backfilled,
+      user.id,
+    ]);
+    const [row] = await adminQuery('SELECT updated_at FROM pg_users WHERE id = $1', [user.id]);
+    expect(row.updated_at).toEqual(backfilled);
+  });
+
   it('keeps one live user per email, case-insensitively, and frees it on soft delete', async () => {
     const email = `Mixed.${createId()}@Example.com`;
     const first = await insertUser(email);
