@@ -33,7 +33,9 @@ const jsonWithoutNul = (value: unknown): boolean => {
   }
   return true;
 };
-const metadata = z.record(z.string(), z.json()).refine(jsonWithoutNul, NUL_MESSAGE) as z.ZodType<PostMetadata>;
+const metadata = z
+  .record(z.string(), z.json())
+  .refine(jsonWithoutNul, NUL_MESSAGE) as z.ZodType<PostMetadata>;
 
 export const newPostSchema = z.strictObject({
   title: notBlank(300),
