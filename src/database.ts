@@ -15,6 +15,7 @@ import type { DB } from '../db-types/index.js';
 import { type DatabaseConfig, loadConfig, toPgClientConfig } from './config.js';
 import { DisconnectedError } from './errors.js';
 import { consoleLogger, type Logger } from './logger.js';
+import type { ConfigurationCache } from './repositories/post-search.js';
 import { type PostsRepository, postsRepository } from './repositories/posts.js';
 import { type RolesRepository, rolesRepository } from './repositories/roles.js';
 import { type UsersRepository, usersRepository } from './repositories/users.js';
@@ -85,20 +86,32 @@ function executeRawOn(kysely: Kysely<DB>) {
     });
 }
 
-/** The repositories and raw SQL over one Kysely instance (the pool's, or a transaction's). */
-function repositoriesOn(kysely: Kysely<DB>) {
-  const users = usersRepository(kysely);
-  return { users, posts: postsRepository(kysely), roles: rolesRepository(kysely, users) };
+/** What the repositories of one database share across its transactions. */
+interface SharedState {
+  textSearchConfigurations: ConfigurationCache;
 }
 
-function transactionScope(trx: Transaction<DB>): TransactionScope {
-  const queue = { tail: Promise.resolve() as Promise<unknown> };
+/** The repositories over one Kysely instance (the pool's, or a transaction's). */
+function repositoriesOn(kysely: Kysely<DB>, shared: SharedState) {
+  const users = usersRepository(kysely);
   return {
-    kysely: trx,
-    ...repositoriesOn(trx),
-    executeRaw: executeRawOn(trx),
-    transaction: (fn, options = {}) => nestedTransaction(trx, queue, transactionScope, fn, options),
+    users,
+    posts: postsRepository(kysely, shared.textSearchConfigurations),
+    roles: rolesRepository(kysely, users),
   };
+}
+
+function transactionScope(shared: SharedState) {
+  const scopeOf = (trx: Transaction<DB>): TransactionScope => {
+    const queue = { tail: Promise.resolve() as Promise<unknown> };
+    return {
+      kysely: trx,
+      ...repositoriesOn(trx, shared),
+      executeRaw: executeRawOn(trx),
+      transaction: (fn, options = {}) => nestedTransaction(trx, queue, scopeOf, fn, options),
+    };
+  };
+  return scopeOf;
 }
 
 function logQueries(logger: Logger) {
@@ -153,11 +166,13 @@ export function createDatabase(
   }).withSchema(config.pooled.schema);
 
   const executeRaw = executeRawOn(kysely);
+  const shared: SharedState = { textSearchConfigurations: {} };
+  const scopeOf = transactionScope(shared);
   return {
     kysely,
-    ...repositoriesOn(kysely),
+    ...repositoriesOn(kysely, shared),
     executeRaw,
-    transaction: (fn, options = {}) => runTransaction(kysely, owner, transactionScope, fn, options),
+    transaction: (fn, options = {}) => runTransaction(kysely, owner, scopeOf, fn, options),
     async health() {
       const counts = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
       const started = performance.now();

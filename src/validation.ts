@@ -207,3 +207,52 @@ export type UserInclude = z.input<typeof userIncludeSchema>;
 export type PostInclude = z.input<typeof postIncludeSchema>;
 export type UserWhere = z.input<typeof userWhereSchema>;
 export type PostWhere = z.input<typeof postWhereSchema>;
+
+const jsonPath = z
+  .array(z.union([text(10_000), z.number().int('must be an integer')]))
+  .min(1, 'must not be empty')
+  .max(1000, 'must be at most 1000 elements');
+const jsonValue = z.json().refine(jsonWithoutNul, NUL_MESSAGE);
+const tagList = z.array(text(100_000)).min(1, 'must not be empty').max(100, 'at most 100 tags');
+
+/** What findByMetadata looks for; every criterion is a containment (@>), which the GIN index serves. */
+export const metadataFilterSchema = z
+  .strictObject({
+    category: text(100_000).optional(),
+    tags: z.strictObject({ any: tagList.optional(), all: tagList.optional() }).optional(),
+    contains: metadata.optional(),
+  })
+  .refine(
+    (filter) => filter.category !== undefined || filter.tags?.any || filter.tags?.all || filter.contains,
+    'give category, tags.any, tags.all or contains',
+  );
+
+export const findPostsByMetadataOptionsSchema = z
+  .strictObject({ include: postIncludeSchema.optional(), ...pageOptions, ...softDeleteFilter })
+  .refine(bothDeletedFlags, deletedFlagsMessage);
+
+/** One change to a post's metadata. */
+export const metadataChangeSchema = z.union([
+  z.strictObject({ merge: metadata }),
+  z.strictObject({
+    set: z.strictObject({ path: jsonPath, value: jsonValue, createMissing: z.boolean().optional() }),
+  }),
+  z.strictObject({ remove: text(10_000) }),
+  z.strictObject({ removePath: jsonPath }),
+]);
+
+export const searchOptionsSchema = z.strictObject({
+  language: text(63).optional(),
+  mode: z.enum(['websearch', 'plain', 'phrase', 'prefix']).optional(),
+  first: z.number().int('must be an integer').min(1).max(1000).optional(),
+  after: z.string().optional(),
+  authorId: idSchema.optional(),
+  includeUnpublished: z.boolean().optional(),
+});
+
+export type MetadataFilter = z.input<typeof metadataFilterSchema>;
+export type MetadataChange = z.input<typeof metadataChangeSchema>;
+export type SearchOptions = z.input<typeof searchOptionsSchema>;
+
+/** What a person typed into a search box: anything at all, as long as PostgreSQL can hold it. */
+export const searchTextSchema = text(100_000);

@@ -3,19 +3,31 @@
  * soft-deleted authors; the author comes in the same statement (jsonObjectFrom).
  */
 import { createId } from '@paralleldrive/cuid2';
-import { type ExpressionBuilder, type Kysely, sql, type UpdateObject } from 'kysely';
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type SqlBool,
+  sql,
+  type UpdateObject,
+} from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
 import type { NoInclude, Page, Post, SoftDeleteFilter, User } from '../models.js';
-import { type PageOptions, planPage, toPage } from '../pagination.js';
+import { type Keyset, type PageOptions, type PagePlan, planPage, toPage } from '../pagination.js';
 import {
   type CreatePostInput,
   countByAuthorOptionsSchema,
   createPostSchema,
   findPostOptionsSchema,
+  findPostsByMetadataOptionsSchema,
   findPostsOptionsSchema,
   idSchema,
+  type MetadataChange,
+  type MetadataFilter,
+  metadataChangeSchema,
+  metadataFilterSchema,
   type PostInclude,
   type PostWhere,
   type UpdatePostInput,
@@ -23,6 +35,13 @@ import {
   validate,
 } from '../validation.js';
 import { withDatabaseErrors } from '../with-database-errors.js';
+import { matchesMetadata, metadataAfter } from './post-metadata-sql.js';
+import {
+  type ConfigurationCache,
+  type PostSearchHit,
+  type SearchOptions,
+  searchPosts,
+} from './post-search.js';
 import { type Jsonified, postColumns, userColumns, userFromJson } from './select-lists.js';
 import { type DeletedState, deletedState } from './soft-delete.js';
 
@@ -66,9 +85,25 @@ export interface PostsRepository {
   hardDelete(id: string): Promise<void>;
   /** Number of visible posts per author, in one statement. */
   countByAuthor(options?: CountByAuthorOptions): Promise<Map<string, number>>;
+  /**
+   * Visible posts whose metadata has the category, any or all of some tags, or contains an object;
+   * every criterion is index-backed (GIN, `@>`). A page, as findMany.
+   */
+  findByMetadata<const I extends PostInclude = NoInclude>(
+    filter: MetadataFilter,
+    options?: Omit<FindPostsOptions<I>, 'where'>,
+  ): Promise<Page<PostWith<I>>>;
+  /** Merges an object into the metadata, sets a value at a path, or removes a key or a path. */
+  updateMetadata(id: string, change: MetadataChange): Promise<Post>;
+  /**
+   * Full-text search over title and content: ranked published posts (unless includeUnpublished) with
+   * the author's name and a highlighted snippet. `mode` is websearch (default: quotes, or, -word), plain,
+   * phrase or prefix (type-ahead). Whatever a person types is safe; it never causes a syntax error.
+   */
+  search(query: string, options?: SearchOptions): Promise<Page<PostSearchHit>>;
 }
 
-type PostsScope = ExpressionBuilder<DB & { p: DB['pg_posts'] }, 'p'>;
+export type PostsScope = ExpressionBuilder<DB & { p: DB['pg_posts'] }, 'p'>;
 
 /** A post is visible when neither it nor its author is soft-deleted. */
 function whereDeleted(eb: PostsScope, state: DeletedState) {
@@ -113,7 +148,38 @@ function toPost<I>(row: PostRow): PostWith<I> {
   return { ...post, ...(author && { author: userFromJson(author) }) } as PostWith<I>;
 }
 
-export function postsRepository(kysely: Kysely<DB>): PostsRepository {
+/**
+ * The query behind a page of posts: visible ones (see whereDeleted) that pass `condition`, by
+ * (created_at, id), one row more than the page to tell whether another follows. Exported for EXPLAIN tests.
+ */
+export function postsPageQuery(
+  kysely: Kysely<DB>,
+  include: PostInclude | undefined,
+  filter: SoftDeleteFilter,
+  plan: PagePlan,
+  condition: (eb: PostsScope) => Expression<SqlBool>,
+) {
+  const direction = plan.direction;
+  return selectPosts(kysely, include)
+    .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), condition(eb)]))
+    .$if(plan.after !== undefined, (query) =>
+      query.where((eb) =>
+        eb(
+          eb.refTuple('p.created_at', 'p.id'),
+          direction === 'asc' ? '>' : '<',
+          eb.tuple(plan.after?.createdAt as Date, plan.after?.id as string),
+        ),
+      ),
+    )
+    .orderBy('p.created_at', direction)
+    .orderBy('p.id', direction)
+    .limit(plan.limit + 1);
+}
+
+export function postsRepository(
+  kysely: Kysely<DB>,
+  configurations: ConfigurationCache = {},
+): PostsRepository {
   const notFound = (id: string, state = '') => new NotFoundError('Post', `id "${id}"${state}`);
 
   async function findById<I extends PostInclude>(id: string, options: FindPostOptions<I>) {
@@ -154,6 +220,23 @@ export function postsRepository(kysely: Kysely<DB>): PostsRepository {
         .executeTakeFirst();
       if (!row) throw notFound(id, state === 'live' ? '' : ' (not a soft-deleted post)');
       return row;
+    });
+  }
+
+  /** A keyset page of posts that pass `condition`, as findMany and findByMetadata return. */
+  async function listPage<T extends Keyset>(
+    include: PostInclude | undefined,
+    filter: SoftDeleteFilter,
+    pageOptions: PageOptions,
+    condition: (eb: PostsScope) => Expression<SqlBool>,
+  ): Promise<Page<T>> {
+    const plan = planPage(pageOptions);
+    return withDatabaseErrors(async () => {
+      const rows = await postsPageQuery(kysely, include, filter, plan, condition).execute();
+      return toPage(
+        rows.map((row) => toPost(row as PostRow) as unknown as T),
+        plan,
+      );
     });
   }
 
@@ -202,30 +285,24 @@ export function postsRepository(kysely: Kysely<DB>): PostsRepository {
 
     async findMany(options = {}) {
       const { where, include, first, after, orderBy, ...filter } = validate(findPostsOptionsSchema, options);
-      const plan = planPage({ first, after, orderBy });
-      const direction = plan.direction;
-      return withDatabaseErrors(async () => {
-        const rows = await selectPosts(kysely, include)
-          .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), matches(eb, where)]))
-          .$if(plan.after !== undefined, (query) =>
-            query.where((eb) =>
-              eb(
-                eb.refTuple('p.created_at', 'p.id'),
-                direction === 'asc' ? '>' : '<',
-                eb.tuple(plan.after?.createdAt as Date, plan.after?.id as string),
-              ),
-            ),
-          )
-          .orderBy('p.created_at', direction)
-          .orderBy('p.id', direction)
-          .limit(plan.limit + 1)
-          .execute();
-        return toPage(
-          rows.map((row) => toPost(row as PostRow)),
-          plan,
-        );
-      });
+      return listPage(include, filter, { first, after, orderBy }, (eb) => matches(eb, where));
     },
+
+    async findByMetadata(filter, options = {}) {
+      const criteria = validate(metadataFilterSchema, filter, 'filter');
+      const { include, first, after, orderBy, ...deleted } = validate(
+        findPostsByMetadataOptionsSchema,
+        options,
+      );
+      return listPage(include, deleted, { first, after, orderBy }, (eb) => matchesMetadata(eb, criteria));
+    },
+
+    async updateMetadata(id, change) {
+      const data = validate(metadataChangeSchema, change, 'change');
+      return updateVisible(id, { metadata: metadataAfter(data) });
+    },
+
+    search: (text, options = {}) => searchPosts(kysely, configurations, text, options),
 
     async update(id, patch) {
       const data = validate(updatePostSchema, patch);

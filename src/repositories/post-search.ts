@@ -1,0 +1,153 @@
+/**
+ * posts.search: ranked published posts with the author's name and a highlighted snippet. The match uses
+ * exactly the expression the GIN index pg_posts_search_idx is built on (the spec's own), so the index
+ * finds the candidates; only they are ranked. Soft-deleted posts and posts of soft-deleted authors never
+ * appear. Pages continue by (rank, id), with an opaque cursor.
+ */
+import { type Kysely, sql } from 'kysely';
+import { z } from 'zod';
+import type { DB } from '../../db-types/index.js';
+import { ValidationError } from '../errors.js';
+import type { Page, Post } from '../models.js';
+import * as fullText from '../sql/full-text.js';
+import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from '../validation.js';
+import { withDatabaseErrors } from '../with-database-errors.js';
+import { postColumns } from './select-lists.js';
+
+export type { SearchOptions } from '../validation.js';
+
+export interface PostSearchHit extends Post {
+  authorName: string | null;
+  /** ts_rank of the match; higher is better. */
+  rank: number;
+  /** The matching passage with the search words in <b>…</b>. */
+  snippet: string;
+}
+
+/** The text search configurations the server has, read once per database. */
+export interface ConfigurationCache {
+  list?: Promise<string[]>;
+}
+
+const DEFAULT_LANGUAGE = 'english';
+const queryBuilders = {
+  websearch: fullText.webQuery,
+  plain: fullText.plainQuery,
+  phrase: fullText.phraseQuery,
+  prefix: fullText.prefixQuery,
+} as const;
+
+const cursorSchema = z.tuple([z.literal('rank'), z.number(), z.string().min(1)]);
+
+function encodeCursor(hit: PostSearchHit): string {
+  return Buffer.from(JSON.stringify(['rank', hit.rank, hit.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { rank: number; id: string } {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    decoded = undefined;
+  }
+  const parsed = cursorSchema.safeParse(decoded);
+  if (!parsed.success)
+    throw new ValidationError([{ field: 'after', message: 'is not a cursor from this search' }]);
+  return { rank: parsed.data[1], id: parsed.data[2] };
+}
+
+async function checkLanguage(kysely: Kysely<DB>, cache: ConfigurationCache, language: string): Promise<void> {
+  const loading = (cache.list ??= fullText.configurations(kysely).catch((error: unknown) => {
+    cache.list = undefined;
+    throw error;
+  }));
+  const known = await loading;
+  if (!known.includes(language)) {
+    throw new ValidationError([
+      {
+        field: 'language',
+        message: `is not a text search configuration of this server (${known.join(', ')})`,
+      },
+    ]);
+  }
+}
+
+export interface SearchPlan {
+  text: string;
+  language: string;
+  mode: keyof typeof queryBuilders;
+  limit: number;
+  authorId: string | undefined;
+  includeUnpublished: boolean;
+  after: { rank: number; id: string } | undefined;
+}
+
+/** Validates what the caller asked for. */
+export function planSearch(text: string, options: SearchOptions = {}): SearchPlan {
+  const query = validate(searchTextSchema, text, 'query');
+  const data = validate(searchOptionsSchema, options);
+  return {
+    text: query,
+    language: data.language ?? DEFAULT_LANGUAGE,
+    mode: data.mode ?? 'websearch',
+    limit: data.first ?? 20,
+    authorId: data.authorId,
+    includeUnpublished: data.includeUnpublished ?? false,
+    after: data.after === undefined ? undefined : decodeCursor(data.after),
+  };
+}
+
+/** The search statement, one row more than the page. Exported for EXPLAIN tests. */
+export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan) {
+  const document = fullText.postDocument(plan.language, 'p');
+  const tsquery = queryBuilders[plan.mode](plan.language, plan.text);
+  const rank = fullText.rank(document, tsquery);
+  const { after } = plan;
+  return kysely
+    .selectFrom('pg_posts as p')
+    .innerJoin('pg_users as u', 'u.id', 'p.authorId')
+    .select(postColumns)
+    .select([
+      'u.name as authorName',
+      rank.as('rank'),
+      fullText
+        .headline(
+          plan.language,
+          sql<string>`${sql.ref('p.title')} || ' ' || COALESCE(${sql.ref('p.content')}, '')`,
+          tsquery,
+        )
+        .as('snippet'),
+    ])
+    .where(fullText.matches(document, tsquery))
+    .where('p.deleted_at', 'is', null)
+    .where('u.deleted_at', 'is', null)
+    .$if(!plan.includeUnpublished, (q) => q.where('p.published', '=', true))
+    .$if(plan.authorId !== undefined, (q) => q.where('p.authorId', '=', plan.authorId as string))
+    .$if(after !== undefined, (q) =>
+      q.where((eb) =>
+        eb.or([
+          eb(rank, '<', after?.rank as number),
+          eb.and([eb(rank, '=', after?.rank as number), eb('p.id', '>', after?.id as string)]),
+        ]),
+      ),
+    )
+    .orderBy('rank', 'desc')
+    .orderBy('p.id')
+    .limit(plan.limit + 1);
+}
+
+export async function searchPosts(
+  kysely: Kysely<DB>,
+  cache: ConfigurationCache,
+  text: string,
+  options: SearchOptions,
+): Promise<Page<PostSearchHit>> {
+  const plan = planSearch(text, options);
+  return withDatabaseErrors(async () => {
+    await checkLanguage(kysely, cache, plan.language);
+    const rows = await searchQuery(kysely, plan).execute();
+    const items = rows.slice(0, plan.limit) as PostSearchHit[];
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > plan.limit && last ? encodeCursor(last) : undefined };
+  });
+}
