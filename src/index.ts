@@ -60,6 +60,7 @@ export type {
 } from './models.js';
 export type { PageOptions } from './pagination.js';
 export type { JsonValue, PostMetadata } from './post-metadata.js';
+export type { PostSearchHit } from './repositories/post-search.js';
 export type {
   CountByAuthorOptions,
   FindPostOptions,
@@ -69,16 +70,21 @@ export type {
 } from './repositories/posts.js';
 export type { RolesRepository } from './repositories/roles.js';
 export type { FindUserOptions, FindUsersOptions, UsersRepository, UserWith } from './repositories/users.js';
+export * as fullText from './sql/full-text.js';
+export * as jsonb from './sql/jsonb.js';
 export { SqlState } from './sql-state.js';
 export { toDatabaseError } from './to-database-error.js';
 export type {
   CreatePostInput,
   CreateUserInput,
+  MetadataChange,
+  MetadataFilter,
   NewPostInput,
   NewRoleInput,
   PostInclude,
   PostsInclude,
   PostWhere,
+  SearchOptions,
   UpdatePostInput,
   UpdateUserInput,
   UserInclude,
