@@ -57,10 +57,15 @@ function decodeCursor(cursor: string): { rank: number; id: string } {
 }
 
 async function checkLanguage(kysely: Kysely<DB>, cache: ConfigurationCache, language: string): Promise<void> {
-  const loading = (cache.list ??= fullText.configurations(kysely).catch((error: unknown) => {
-    cache.list = undefined;
-    throw error;
-  }));
+  let loading = cache.list;
+  if (!loading) {
+    // A failed read is not kept: the next search asks again.
+    loading = fullText.configurations(kysely).catch((error: unknown) => {
+      cache.list = undefined;
+      throw error;
+    });
+    cache.list = loading;
+  }
   const known = await loading;
   if (!known.includes(language)) {
     throw new ValidationError([
