@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import type { ClientConfig } from 'pg';
 import { ConfigError } from './errors.js';
+import { sslOptions } from './ssl.js';
 
 /** Environment variables by name, like `process.env`. */
 export type Environment = Record<string, string | undefined>;
@@ -68,6 +69,10 @@ export interface DatabaseConfig {
   pool: PoolSettings;
   /** `DATABASE_LOG_LEVEL`. */
   logLevel: LogLevel;
+  /** `DATABASE_LOG_PARAMETERS`: query parameters appear in query events and logs (else `[redacted]`). */
+  logParameters: boolean;
+  /** `DATABASE_SLOW_QUERY_MS`: a query whose wait and run reach this many ms is logged at warn; 0 = never. */
+  slowQueryMs: number;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['silent', 'error', 'warn', 'info', 'debug'];
@@ -79,6 +84,7 @@ const DEFAULT_POOL_MAX = 10;
 const MAX_POOL_MAX = 1000;
 const DEFAULT_POOL_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+const DEFAULT_SLOW_QUERY_MS = 1000;
 /** Node's timers overflow above this (the callback then runs at once), so no timeout may exceed it. */
 const MAX_TIMER_MS = 2_147_483_647;
 const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
@@ -135,6 +141,11 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
   const enabled = parseBoolean(read(env, 'ENABLE_POSTGRES'), 'ENABLE_POSTGRES') ?? false;
   const logLevel =
     parseChoice(read(env, 'DATABASE_LOG_LEVEL'), 'DATABASE_LOG_LEVEL', LOG_LEVELS) ?? DEFAULT_LOG_LEVEL;
+  const logParameters =
+    parseBoolean(read(env, 'DATABASE_LOG_PARAMETERS'), 'DATABASE_LOG_PARAMETERS') ?? false;
+  const slowQueryMs =
+    parseInteger(read(env, 'DATABASE_SLOW_QUERY_MS'), 'DATABASE_SLOW_QUERY_MS', 0, MAX_TIMER_MS) ??
+    DEFAULT_SLOW_QUERY_MS;
   const port = parseInteger(read(env, 'POSTGRES_PORT'), 'POSTGRES_PORT', 1, 65535) ?? DEFAULT_PORT;
   const poolMax = parseInteger(read(env, 'POSTGRES_POOL_MAX'), 'POSTGRES_POOL_MAX', 1, MAX_POOL_MAX);
   // 0 would mean "wait forever" to pg; a stuck pool must fail, not hang.
@@ -186,6 +197,8 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
       idleTimeoutMillis: idleTimeout,
     },
     logLevel,
+    logParameters,
+    slowQueryMs,
   };
 }
 
@@ -262,7 +275,7 @@ export function toPgClientConfig(settings: ConnectionSettings): ClientConfig {
     port: settings.port,
     user: settings.user,
     database: settings.database,
-    ssl: toPgSsl(settings.ssl),
+    ssl: toPgSsl(settings.ssl, settings.host),
   };
   if (settings.password !== undefined) config.password = settings.password;
   if (settings.applicationName !== undefined) config.application_name = settings.applicationName;
@@ -572,57 +585,12 @@ function decode(text: string, setting: string, what: string, hint = 'write a lit
   }
 }
 
-function toPgSsl(ssl: SslSettings): ClientConfig['ssl'] {
-  switch (ssl.mode) {
-    case 'disable':
-      return false;
-    case 'allow':
-    case 'prefer':
-      // node-postgres cannot fall back between TLS and plain connections: these connect without TLS.
-      return false;
-    case 'require':
-      if (ssl.rootCertPath === undefined) return { rejectUnauthorized: false, ...clientCertificate(ssl) };
-      // With a CA, libpq treats require as verify-ca.
-      return verifyCa(ssl, ssl.rootCertPath);
-    case 'verify-ca':
-      if (ssl.rootCertPath === undefined) {
-        throw new ConfigError(
-          'sslrootcert',
-          'sslmode=verify-ca needs sslrootcert (the CA that signed the server certificate)',
-        );
-      }
-      return verifyCa(ssl, ssl.rootCertPath);
-    case 'verify-full': {
-      const ca =
-        ssl.rootCertPath === undefined ? {} : { ca: readCertificate(ssl.rootCertPath, 'sslrootcert') };
-      return { ...ca, rejectUnauthorized: true, ...clientCertificate(ssl) };
-    }
-  }
-}
-
-/** The chain must lead to the CA; the host name is not checked. */
-function verifyCa(ssl: SslSettings, rootCertPath: string): ClientConfig['ssl'] {
-  return {
-    ca: readCertificate(rootCertPath, 'sslrootcert'),
-    rejectUnauthorized: true,
-    checkServerIdentity: () => undefined,
-    ...clientCertificate(ssl),
-  };
-}
-
-function clientCertificate(ssl: SslSettings): { cert?: string; key?: string } {
-  const files: { cert?: string; key?: string } = {};
-  if (ssl.certPath !== undefined) files.cert = readCertificate(ssl.certPath, 'sslcert');
-  if (ssl.keyPath !== undefined) files.key = readCertificate(ssl.keyPath, 'sslkey');
-  return files;
-}
-
-function readCertificate(path: string, name: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(name, `cannot read ${path} (${errorCode(error)})`, { cause: error });
-  }
+/**
+ * A single pg.Client cannot fall back, so allow and prefer connect without TLS here. SslModePool and
+ * connectWithSslMode (ssl.ts) make libpq's attempts for them.
+ */
+function toPgSsl(ssl: SslSettings, host: string): ClientConfig['ssl'] {
+  return ssl.mode === 'allow' || ssl.mode === 'prefer' ? false : sslOptions(ssl, host);
 }
 
 function certParameters(settings: ConnectionSettings): [string, string][] {

@@ -19,6 +19,12 @@ type PrismaLogLevel = 'query' | 'info' | 'warn' | 'error';
 /** The options the spec passes: a datasource URL override and Prisma-style log levels. */
 export interface ClientOptions {
   datasources?: { pgdb?: { url?: string } };
+  /**
+   * What to print, Prisma style: `'query'` (every query, = DATABASE_LOG_LEVEL=debug), `'info'`, `'warn'`,
+   * `'error'`, or `{ emit: 'stdout', level }` for the same. `{ emit: 'event', level: 'query' }` prints
+   * nothing: receive the queries with `db.on('query', listener)`, which works whatever the level.
+   * The most verbose level printed wins; with none, DATABASE_LOG_LEVEL applies.
+   */
   log?: Array<PrismaLogLevel | { emit: 'stdout' | 'event'; level: PrismaLogLevel }>;
 }
 
@@ -30,10 +36,30 @@ const logLevelOf: Record<PrismaLogLevel, LogLevel> = {
 };
 const verbosity: LogLevel[] = ['silent', 'error', 'warn', 'info', 'debug'];
 
+/** The levels printed for the `log` option; events are not printed (only query events exist). */
+function printedLevels(log: ClientOptions['log']): LogLevel[] | undefined {
+  return log?.flatMap((entry) => {
+    const { emit, level } = typeof entry === 'string' ? { emit: 'stdout', level: entry } : entry;
+    if (!Object.hasOwn(logLevelOf, level)) {
+      throw new ConfigError('log', `unknown level "${String(level)}": use query, info, warn or error`);
+    }
+    if (emit === 'stdout') return [logLevelOf[level]];
+    if (emit === 'event' && level === 'query') return [];
+    if (emit === 'event') {
+      throw new ConfigError(
+        'log',
+        `{ emit: 'event', level: '${level}' } is not supported: only queries are events (db.on('query', …)); ` +
+          `print ${level} lines with '${level}' instead`,
+      );
+    }
+    throw new ConfigError('log', `unknown emit "${String(emit)}": use 'stdout' or 'event'`);
+  });
+}
+
 /** Applies the options on top of the configuration read from the environment. */
 export function applyClientOptions(config: DatabaseConfig, options: ClientOptions): DatabaseConfig {
   const url = options.datasources?.pgdb?.url;
-  const levels = options.log?.map((entry) => logLevelOf[typeof entry === 'string' ? entry : entry.level]);
+  const levels = printedLevels(options.log);
   return {
     ...config,
     pooled: url === undefined ? config.pooled : parseConnectionUrl(url, 'datasources.pgdb.url'),

@@ -2,32 +2,49 @@
  * The database object: a typed Kysely over one `pg` Pool, the repositories, raw SQL, transactions,
  * a health check and a clean shutdown.
  */
-import {
-  CompiledQuery,
-  Kysely,
-  type LogEvent,
-  PostgresDialect,
-  type PostgresPool,
-  type Transaction,
-} from 'kysely';
-import pg from 'pg';
+import { CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type Transaction } from 'kysely';
+import type pg from 'pg';
 import type { DB } from '../db-types/index.js';
 import { type DatabaseConfig, loadConfig, toPgClientConfig } from './config.js';
-import { DisconnectedError } from './errors.js';
-import { consoleLogger, type Logger } from './logger.js';
+import { ConnectionError, type DatabaseError, DisconnectedError } from './errors.js';
+import {
+  atLevel,
+  consoleLogger,
+  type ExecutedQuery,
+  type Logger,
+  type PinoLike,
+  type QueryListener,
+  queryReporter,
+  toLogger,
+} from './logger.js';
 import type { ConfigurationCache } from './repositories/post-search.js';
 import { type PostsRepository, postsRepository } from './repositories/posts.js';
 import { type RolesRepository, rolesRepository } from './repositories/roles.js';
 import { type UsersRepository, usersRepository } from './repositories/users.js';
+import { SslModePool, sslAttempts } from './ssl.js';
+import { toDatabaseError } from './to-database-error.js';
 import {
   assertOutsideTransaction,
+  checkTimeout,
   nestedTransaction,
   runTransaction,
   type TransactionOptions,
+  withStatementTimeout,
 } from './transaction.js';
 import { withDatabaseErrors } from './with-database-errors.js';
 
+export type { QueryEvent, QueryListener } from './logger.js';
 export type { RetryOptions, TransactionOptions } from './transaction.js';
+
+/** Options of one `executeRaw` call. */
+export interface ExecuteRawOptions {
+  /**
+   * Longest run of the statement, in ms (0 = no limit): it runs in a short transaction with
+   * `SET LOCAL statement_timeout` (inside a transaction: in a savepoint, the previous limit restored
+   * after it). Longer fails with `QueryTimeoutError` (57014), and nothing of the statement is kept.
+   */
+  statementTimeoutMs?: number;
+}
 
 /** What both the database and a transaction offer. */
 export interface QueryScope {
@@ -42,8 +59,13 @@ export interface QueryScope {
    *
    * @example
    * await db.executeRaw('SELECT id FROM pg_users WHERE email = $1', ['ada@example.com'])
+   * await db.executeRaw('SELECT * FROM report($1)', [year], { statementTimeoutMs: 5000 })
    */
-  executeRaw<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  executeRaw<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: ExecuteRawOptions,
+  ): Promise<Row[]>;
   /**
    * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. Inside a
    * transaction, a nested call runs in a savepoint. Use the `tx` it receives, not the outer database.
@@ -55,18 +77,41 @@ export interface TransactionScope extends QueryScope {
   readonly kysely: Transaction<DB>;
 }
 
+export interface PoolCounts {
+  /** Connections open, idle or in use. */
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+}
+
 export interface HealthReport {
   ok: boolean;
   /** `server_version` of the server that answered. */
   serverVersion?: string;
   /** Time of one `SELECT` round trip, connection wait included. */
   roundTripMs?: number;
-  pool: { total: number; idle: number; waiting: number };
+  pool: PoolCounts;
+  /** Whether the pooled connection goes through PgBouncer (`pgbouncer=true` in its URL). */
+  pgbouncer: boolean;
   /** Why the check failed, when `ok` is false (never contains the password). */
   error?: string;
 }
 
 export interface Database extends QueryScope {
+  /**
+   * Calls `listener` after each statement sent to the server — repository calls, `executeRaw`,
+   * `db.kysely` queries, and inside transactions BEGIN, COMMIT and savepoints too — with its SQL, its
+   * parameters (redacted unless DATABASE_LOG_PARAMETERS), its duration, the wait for a pooled connection,
+   * and for a failed one the error's class and SQLSTATE. A listener is registered once however often it
+   * is added; one that throws is logged and never fails the query.
+   *
+   * @example
+   * db.on('query', (e) => console.log(e.sql, e.params, `${e.durationMs} ms (+${e.waitMs} ms wait)`))
+   */
+  on(event: 'query', listener: QueryListener): void;
+  /** Removes a listener added with `on`. */
+  off(event: 'query', listener: QueryListener): void;
   /** Reports whether the server answers; never throws. */
   health(): Promise<HealthReport>;
   /** Waits for queries in flight, then closes every connection. Safe to call more than once. */
@@ -75,10 +120,19 @@ export interface Database extends QueryScope {
 }
 
 export interface CreateDatabaseOptions {
-  logger?: Logger;
+  /**
+   * Where the layer logs, filtered by DATABASE_LOG_LEVEL: `{ error, warn, info, debug }(message, fields)`,
+   * or a pino logger (`(fields, message)`, recognised by its `levels`; or adapt one with `fromPino`).
+   * Default: the console.
+   */
+  logger?: Logger | PinoLike;
+  /** Query parameters in query events and logs, instead of `[redacted]`. Default: DATABASE_LOG_PARAMETERS. */
+  logParameters?: boolean;
 }
 
-function executeRawOn(kysely: Kysely<DB>) {
+type RawRunner = <Row>(text: string, params?: readonly unknown[]) => Promise<Row[]>;
+
+function executeRawOn(kysely: Kysely<DB>): RawRunner {
   return <Row>(text: string, params: readonly unknown[] = []) =>
     withDatabaseErrors(async () => {
       const result = await kysely.executeQuery<Row>(CompiledQuery.raw(text, [...params]));
@@ -104,25 +158,112 @@ function repositoriesOn(kysely: Kysely<DB>, shared: SharedState) {
 function transactionScope(shared: SharedState) {
   const scopeOf = (trx: Transaction<DB>): TransactionScope => {
     const queue = { tail: Promise.resolve() as Promise<unknown> };
+    const raw = executeRawOn(trx);
     return {
       kysely: trx,
       ...repositoriesOn(trx, shared),
-      executeRaw: executeRawOn(trx),
+      executeRaw: <Row>(text: string, params?: readonly unknown[], options: ExecuteRawOptions = {}) => {
+        const ms = options.statementTimeoutMs;
+        if (ms === undefined) return raw<Row>(text, params);
+        try {
+          checkTimeout(ms, 'statementTimeoutMs');
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return withStatementTimeout(trx, queue, scopeOf, ms, () => raw<Row>(text, params));
+      },
       transaction: (fn, options = {}) => nestedTransaction(trx, queue, scopeOf, fn, options),
     };
   };
   return scopeOf;
 }
 
-function logQueries(logger: Logger) {
-  return (event: LogEvent) => {
-    const fields = { sql: event.query.sql, durationMs: Math.round(event.queryDurationMillis * 100) / 100 };
-    if (event.level === 'error') {
-      const code = (event.error as { code?: string } | undefined)?.code;
-      logger.debug('query failed', { ...fields, code });
-    } else {
-      logger.debug('query', fields);
+const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
+
+/**
+ * Kysely appends its own frames to the stack of whatever a statement throws (extendStackTrace); the
+ * layer's error already starts at the caller's line, and keeps exactly that stack.
+ */
+function keepStack(error: DatabaseError): DatabaseError {
+  const stack = error.stack;
+  Object.defineProperty(error, 'stack', { get: () => stack, set: () => {}, configurable: true });
+  return error;
+}
+
+/**
+ * One pooled `pg` client as Kysely sees it, for as long as the pool keeps it; instruments every
+ * statement (duration, the checkout's wait, failures) and survives the server closing it while it is
+ * checked out (see `lostWith`).
+ */
+function instrumentedClient(client: pg.PoolClient, report: (query: ExecutedQuery) => void, logger: Logger) {
+  let inUse = false;
+  /** The wait before this checkout, until its first statement carries it. */
+  let waitMs = 0;
+  /**
+   * Why the connection is gone, once it is. pg-pool listens for a client's 'error' only while the client
+   * is idle: without this listener, a server that ends a session in use between two statements (an
+   * idle-in-transaction timeout, pg_terminate_backend, a shutdown) would raise an unhandled 'error' and
+   * end the process.
+   */
+  let lostWith: unknown;
+  client.on('error', (error) => {
+    if (!inUse || lostWith !== undefined) return;
+    lostWith = error;
+    logger.warn('a connection in use was closed by the server; the work on it fails with ConnectionError', {
+      error: error.message,
+    });
+  });
+
+  async function query(text: string, params: readonly unknown[] = []) {
+    const wait = waitMs;
+    waitMs = 0;
+    if (lostWith !== undefined) {
+      // The server rolled the transaction back when the session ended: there is nothing to roll back,
+      // and the callback's own error (not this one) is what the caller should see.
+      if (ROLLBACK.test(text)) return { command: 'ROLLBACK', rowCount: 0, rows: [] };
+      const lost = toDatabaseError(lostWith);
+      report({ sql: text, params, durationMs: 0, waitMs: wait, error: { name: lost.name, code: lost.code } });
+      throw keepStack(lost);
     }
+    const started = performance.now();
+    try {
+      const result = await client.query(text, params as unknown[]);
+      report({ sql: text, params, durationMs: performance.now() - started, waitMs: wait });
+      return result;
+    } catch (error) {
+      const durationMs = performance.now() - started;
+      const mapped = toDatabaseError(error);
+      report({
+        sql: text,
+        params,
+        durationMs,
+        waitMs: wait,
+        error: { name: mapped.name, code: mapped.code },
+      });
+      // A lost connection is the layer's ConnectionError whichever API ran the statement; any other
+      // failure stays the driver's error here (repositories and executeRaw map it themselves).
+      if (!(mapped instanceof ConnectionError)) throw error;
+      lostWith ??= error;
+      throw keepStack(mapped);
+    }
+  }
+
+  return {
+    checkedOut(wait: number) {
+      inUse = true;
+      waitMs = wait;
+      lostWith = undefined;
+    },
+    pooled: {
+      query,
+      release(destroy?: boolean) {
+        inUse = false;
+        const lost = lostWith;
+        lostWith = undefined;
+        // A lost connection is discarded, never handed to the next caller.
+        client.release(lost instanceof Error ? lost : destroy === true ? true : undefined);
+      },
+    } as unknown as Awaited<ReturnType<PostgresPool['connect']>>,
   };
 }
 
@@ -134,47 +275,111 @@ export function createDatabase(
   config: DatabaseConfig = loadConfig(),
   options: CreateDatabaseOptions = {},
 ): Database {
-  const logger = options.logger ?? consoleLogger(config.logLevel);
-  const pool = new pg.Pool({
-    ...toPgClientConfig(config.pooled),
-    max: config.pool.max,
-    connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
-    idleTimeoutMillis: config.pool.idleTimeoutMillis,
+  const logger = options.logger
+    ? atLevel(toLogger(options.logger), config.logLevel)
+    : consoleLogger(config.logLevel);
+  const listeners = new Set<QueryListener>();
+  const report = queryReporter({
+    logger,
+    level: config.logLevel,
+    logParameters: options.logParameters ?? config.logParameters,
+    slowQueryMs: config.slowQueryMs,
+    listeners,
   });
+  // SslModePool makes libpq's two attempts for sslmode=allow and prefer; one for the other modes.
+  const pool = new SslModePool(
+    {
+      ...toPgClientConfig(config.pooled),
+      max: config.pool.max,
+      connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
+      idleTimeoutMillis: config.pool.idleTimeoutMillis,
+    },
+    sslAttempts(config.pooled.ssl, config.pooled.host),
+  );
   // An idle connection the server drops emits 'error' on the pool; unhandled, it would end the process.
   pool.on('error', (error) => {
     logger.warn('an idle connection was closed by the server; the pool will open a new one', {
       error: error.message,
     });
   });
+  const counts = (): PoolCounts => ({
+    total: pool.totalCount,
+    idle: pool.idleCount,
+    waiting: pool.waitingCount,
+  });
 
   const owner = Symbol('database');
   let closing: Promise<void> | undefined;
+  const clients = new WeakMap<pg.PoolClient, ReturnType<typeof instrumentedClient>>();
   // Every connection Kysely takes passes this guard: work after disconnect() fails clearly, and so
-  // does the outer database used inside one of its own transaction callbacks.
+  // does the outer database used inside one of its own transaction callbacks. It times the wait for
+  // the connection, and turns a failure to get one into the layer's errors (PoolTimeoutError,
+  // ConnectionError) for every API, db.kysely included.
   const guardedPool: PostgresPool = {
     connect: async () => {
       if (closing) throw new DisconnectedError();
       assertOutsideTransaction(owner);
-      return pool.connect();
+      const started = performance.now();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        // Whatever stopped the connection (refused, timed out, no such database, wrong password) is a
+        // ConnectionError, with the server's SQLSTATE when it sent one.
+        const mapped = toDatabaseError(error);
+        const failure =
+          mapped instanceof ConnectionError
+            ? mapped
+            : new ConnectionError(mapped.message, { cause: error, code: mapped.code });
+        logger.debug('no connection', {
+          error: { name: failure.name, code: failure.code },
+          reason: failure.message,
+          waitMs: Math.round(performance.now() - started),
+          pool: counts(),
+        });
+        throw failure;
+      }
+      let instrumented = clients.get(client);
+      if (!instrumented) {
+        instrumented = instrumentedClient(client, report, logger);
+        clients.set(client, instrumented);
+      }
+      instrumented.checkedOut(performance.now() - started);
+      return instrumented.pooled;
     },
     end: () => pool.end(),
   };
-  const kysely = new Kysely<DB>({
-    dialect: new PostgresDialect({ pool: guardedPool }),
-    log: logQueries(logger),
-  }).withSchema(config.pooled.schema);
+  const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: guardedPool }) }).withSchema(
+    config.pooled.schema,
+  );
 
   const executeRaw = executeRawOn(kysely);
   const shared: SharedState = { textSearchConfigurations: {} };
   const scopeOf = transactionScope(shared);
+  const checkEvent = (event: string) => {
+    if (event !== 'query') throw new TypeError(`unknown event "${event}": the only event is "query"`);
+  };
   return {
     kysely,
     ...repositoriesOn(kysely, shared),
-    executeRaw,
-    transaction: (fn, options = {}) => runTransaction(kysely, owner, scopeOf, fn, options),
+    executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) =>
+      rawOptions.statementTimeoutMs === undefined
+        ? executeRaw<Row>(text, params)
+        : runTransaction(kysely, owner, scopeOf, (tx) => tx.executeRaw<Row>(text, params), {
+            statementTimeoutMs: rawOptions.statementTimeoutMs,
+          }),
+    transaction: (fn, transactionOptions = {}) =>
+      runTransaction(kysely, owner, scopeOf, fn, transactionOptions),
+    on(event, listener) {
+      checkEvent(event);
+      listeners.add(listener);
+    },
+    off(event, listener) {
+      checkEvent(event);
+      listeners.delete(listener);
+    },
     async health() {
-      const counts = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+      const pgbouncer = config.pooled.pgbouncer;
       const started = performance.now();
       try {
         const [row] = await executeRaw<{ server_version: string }>('SHOW server_version');
@@ -183,9 +388,15 @@ export function createDatabase(
           serverVersion: row?.server_version,
           roundTripMs: Math.round((performance.now() - started) * 100) / 100,
           pool: counts(),
+          pgbouncer,
         };
       } catch (error) {
-        return { ok: false, error: error instanceof Error ? error.message : String(error), pool: counts() };
+        return {
+          ok: false,
+          error: error instanceof Error ? error.message : String(error),
+          pool: counts(),
+          pgbouncer,
+        };
       }
     },
     disconnect() {

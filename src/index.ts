@@ -18,7 +18,11 @@ export {
   type CreateDatabaseOptions,
   createDatabase,
   type Database,
+  type ExecuteRawOptions,
   type HealthReport,
+  type PoolCounts,
+  type QueryEvent,
+  type QueryListener,
   type QueryScope,
   type RetryOptions,
   type TransactionOptions,
@@ -45,8 +49,17 @@ export {
   ValidationError,
   type ValidationIssue,
 } from './errors.js';
-export type { LogFields, Logger } from './logger.js';
-export { createMigration, type MigrateOptions, migrate } from './migrate.js';
+export { fromPino, type LogFields, type Logger, type PinoLike } from './logger.js';
+export {
+  createMigration,
+  DEFAULT_ADVISORY_LOCK_WAIT_MS,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  type LockHolder,
+  type MigrateOptions,
+  MigrationInProgressError,
+  MigrationLockTimeoutError,
+  migrate,
+} from './migrate.js';
 export type {
   NoInclude,
   Page,

@@ -1,7 +1,8 @@
 /**
- * Transactions: an isolation level, nested calls as savepoints, opt-in retry of serialization failures
- * and deadlocks with jittered back-off, and a guard against using the outer database inside the callback
- * (with a small pool that deadlocks: the callback waits for a connection its own transaction holds).
+ * Transactions: an isolation level, timeouts set with SET LOCAL, nested calls as savepoints, opt-in retry
+ * of serialization failures and deadlocks with jittered back-off, and a guard against using the outer
+ * database inside the callback (with a small pool that deadlocks: the callback waits for a connection its
+ * own transaction holds).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type IsolationLevel, type Kysely, sql, type Transaction } from 'kysely';
@@ -28,6 +29,45 @@ export interface TransactionOptions {
    * else it did (HTTP calls, in-memory changes) is not. Only for the outermost transaction.
    */
   retry?: boolean | RetryOptions;
+  /**
+   * Longest run of each statement in the transaction, in ms (`SET LOCAL statement_timeout`; 0 = no limit).
+   * A statement that runs longer fails with `QueryTimeoutError` (57014) and the transaction rolls back.
+   * Only for the outermost transaction.
+   */
+  statementTimeoutMs?: number;
+  /**
+   * Longest time the transaction may sit idle between statements, in ms
+   * (`SET LOCAL idle_in_transaction_session_timeout`; 0 = no limit). When the callback idles longer, the
+   * server ends the session: the transaction fails with `ConnectionError` and nothing of it is kept.
+   * Only for the outermost transaction.
+   */
+  idleInTransactionTimeoutMs?: number;
+}
+
+/** PostgreSQL's largest timeout (INT_MAX milliseconds). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** Throws a ValidationError naming `field` unless `value` is undefined or an integer 0-MAX_TIMEOUT_MS. */
+export function checkTimeout(value: unknown, field: string): void {
+  if (value === undefined) return;
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_TIMEOUT_MS) {
+    throw new ValidationError([{ field, message: `must be an integer from 0 to ${MAX_TIMEOUT_MS} (ms)` }]);
+  }
+}
+
+/**
+ * `SET LOCAL` for each timeout given: it lasts until the transaction ends, and passes PgBouncer in
+ * transaction mode (a session SET would leak to the next client, a start-up parameter is refused).
+ * The values are checked integers, so they can be written into the statement.
+ */
+async function setLocalTimeouts(trx: Transaction<DB>, options: TransactionOptions): Promise<void> {
+  const settings = [
+    ['statement_timeout', options.statementTimeoutMs],
+    ['idle_in_transaction_session_timeout', options.idleInTransactionTimeoutMs],
+  ] as const;
+  for (const [name, value] of settings) {
+    if (value !== undefined) await sql.raw(`set local ${name} = ${value}`).execute(trx);
+  }
 }
 
 interface TransactionContext {
@@ -83,13 +123,16 @@ export async function runTransaction<T, S>(
   options: TransactionOptions,
 ): Promise<T> {
   const plan = retryPlan(options.retry);
+  checkTimeout(options.statementTimeoutMs, 'statementTimeoutMs');
+  checkTimeout(options.idleInTransactionTimeoutMs, 'idleInTransactionTimeoutMs');
   for (let attempt = 1; ; attempt += 1) {
     // What the callback threw, told apart from what BEGIN, COMMIT or ROLLBACK threw.
     let thrown: { error: unknown } | undefined;
     try {
       let builder = kysely.transaction();
       if (options.isolationLevel) builder = builder.setIsolationLevel(options.isolationLevel);
-      return await builder.execute((trx) => {
+      return await builder.execute(async (trx) => {
+        await setLocalTimeouts(trx, options);
         const context: TransactionContext = { owner, active: true };
         return (
           transactionContext
@@ -127,10 +170,17 @@ export function nestedTransaction<T, S>(
   fn: (scope: S) => Promise<T>,
   options: TransactionOptions,
 ): Promise<T> {
-  if (options.isolationLevel || options.retry) {
+  if (
+    options.isolationLevel ||
+    options.retry ||
+    options.statementTimeoutMs !== undefined ||
+    options.idleInTransactionTimeoutMs !== undefined
+  ) {
     // A rejection, not a throw: callers of a Promise-returning function expect to `.catch` it.
     return Promise.reject(
-      new TransactionScopeError('isolationLevel and retry apply to the outermost transaction only'),
+      new TransactionScopeError(
+        'isolationLevel, retry, statementTimeoutMs and idleInTransactionTimeoutMs apply to the outermost transaction only',
+      ),
     );
   }
   const run = async () => {
@@ -150,4 +200,35 @@ export function nestedTransaction<T, S>(
   const result = queue.tail.then(run, run);
   queue.tail = result.catch(() => {});
   return result;
+}
+
+/**
+ * Runs `work` on the transaction `trx` with `statement_timeout` at `ms` for its duration only: inside a
+ * savepoint (taking turns with nested transactions), so a failure rolls the setting back with the
+ * savepoint and leaves the transaction usable; on success the previous value is set again.
+ */
+export function withStatementTimeout<T, S>(
+  trx: Transaction<DB>,
+  queue: { tail: Promise<unknown> },
+  scopeOf: (trx: Transaction<DB>) => S,
+  ms: number,
+  work: () => Promise<T>,
+): Promise<T> {
+  return nestedTransaction(
+    trx,
+    queue,
+    scopeOf,
+    async () => {
+      const { rows } = await sql<{
+        previous: string;
+      }>`select pg_catalog.current_setting('statement_timeout') as previous`.execute(trx);
+      await sql.raw(`set local statement_timeout = ${ms}`).execute(trx);
+      const result = await work();
+      await sql`select pg_catalog.set_config('statement_timeout', ${rows[0]?.previous ?? '0'}, true)`.execute(
+        trx,
+      );
+      return result;
+    },
+    {},
+  );
 }

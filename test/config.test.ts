@@ -130,6 +130,44 @@ describe('loadConfig: variables', () => {
   });
 
   it.each([
+    [undefined, false],
+    ['', false],
+    ['true', true],
+    ['TRUE', true],
+    ['false', false],
+  ])('DATABASE_LOG_PARAMETERS=%j gives logParameters %s', (value, logParameters) => {
+    expect(loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, DATABASE_LOG_PARAMETERS: value }).logParameters).toBe(
+      logParameters,
+    );
+  });
+
+  it.each(['yes', '1', 'redacted'])('rejects DATABASE_LOG_PARAMETERS=%j', (value) => {
+    expectConfigError(
+      () => loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, DATABASE_LOG_PARAMETERS: value }),
+      'DATABASE_LOG_PARAMETERS',
+      `must be true or false, got "${value}"`,
+    );
+  });
+
+  it.each([
+    [undefined, 1000],
+    ['', 1000],
+    ['0', 0],
+    ['250', 250],
+    ['2147483647', 2_147_483_647],
+  ])('DATABASE_SLOW_QUERY_MS=%j gives slowQueryMs %i (0 turns the warning off)', (value, ms) => {
+    expect(loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, DATABASE_SLOW_QUERY_MS: value }).slowQueryMs).toBe(ms);
+  });
+
+  it.each(['-1', '1.5', '1s', 'never', '2147483648'])('rejects DATABASE_SLOW_QUERY_MS=%j', (value) => {
+    expectConfigError(
+      () => loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, DATABASE_SLOW_QUERY_MS: value }),
+      'DATABASE_SLOW_QUERY_MS',
+      `must be an integer from 0 to 2147483647, got "${value}"`,
+    );
+  });
+
+  it.each([
     [undefined, 5432],
     ['6543', 6543],
     ['1', 1],
@@ -305,6 +343,8 @@ describe('loadConfig: variables', () => {
       direct: settings({ port: 6543 }),
       pool: { max: 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 },
       logLevel: 'warn',
+      logParameters: false,
+      slowQueryMs: 1000,
     });
   });
 });
@@ -818,11 +858,26 @@ describe('.env.example', () => {
     const commentedOut = parseDotenv(text.replace(/^# (?=[A-Z_]+=)/gm, ''));
     for (const name of [
       'DATABASE_LOG_LEVEL',
+      'DATABASE_LOG_PARAMETERS',
+      'DATABASE_SLOW_QUERY_MS',
       'POSTGRES_POOL_MAX',
       'POSTGRES_POOL_TIMEOUT_MS',
       'POSTGRES_POOL_IDLE_TIMEOUT_MS',
     ]) {
       expect(commentedOut).toHaveProperty(name);
     }
+    // The values shown commented out are the defaults.
+    const logging = ['DATABASE_LOG_LEVEL', 'DATABASE_LOG_PARAMETERS', 'DATABASE_SLOW_QUERY_MS'];
+    const shown = Object.fromEntries(logging.map((name) => [name, commentedOut[name]]));
+    expect(loadConfig({ ...parseDotenv(text), ...shown })).toMatchObject({
+      logLevel: 'warn',
+      logParameters: false,
+      slowQueryMs: 1000,
+    });
+    expect(loadConfig(parseDotenv(text))).toMatchObject({
+      logLevel: 'warn',
+      logParameters: false,
+      slowQueryMs: 1000,
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { applyClientOptions, DatabaseClient } from '../src/database-client.js';
+import { applyClientOptions, type ClientOptions, DatabaseClient } from '../src/database-client.js';
 import { ConfigError, ConnectionError } from '../src/errors.js';
 import { databaseUrl } from './support/database-url.js';
 import { useTestDatabase } from './support/test-database.js';
@@ -99,10 +99,29 @@ describe('client options', () => {
     [['query', 'info', 'warn', 'error'], 'debug'],
     [['info'], 'info'],
     [['warn', 'error'], 'warn'],
-    [[{ emit: 'event', level: 'query' }], 'debug'],
+    [[{ emit: 'stdout', level: 'query' }], 'debug'],
+    [[{ emit: 'stdout', level: 'error' }], 'error'],
+    // Events are not printed: db.on('query') receives them at any level.
+    [[{ emit: 'event', level: 'query' }], 'warn'],
+    [[{ emit: 'event', level: 'query' }, 'error'], 'error'],
     [[], 'warn'],
   ] as const)('maps Prisma log levels %j to %s', (log, level) => {
     expect(applyClientOptions(config, { log: [...log] }).logLevel).toBe(level);
+  });
+
+  it('keeps DATABASE_LOG_LEVEL when the options only ask for query events', () => {
+    const debug = loadConfig({ POSTGRES_PRISMA_URL: 'postgres://u@h/d', DATABASE_LOG_LEVEL: 'debug' });
+    expect(applyClientOptions(debug, { log: [{ emit: 'event', level: 'query' }] }).logLevel).toBe('debug');
+  });
+
+  it.each([
+    [{ emit: 'event', level: 'warn' }, /^log: \{ emit: 'event', level: 'warn' \} is not supported/],
+    [{ emit: 'console', level: 'query' }, /^log: unknown emit "console"/],
+    ['verbose', /^log: unknown level "verbose"/],
+  ])('rejects the log entry %j, naming the option', (entry, message) => {
+    const log = [entry] as unknown as ClientOptions['log'];
+    expect(() => applyClientOptions(config, { log })).toThrow(message);
+    expect(() => applyClientOptions(config, { log })).toThrow(ConfigError);
   });
 
   it('rejects a bad datasource URL, naming the option', () => {

@@ -223,6 +223,7 @@ describe('health', () => {
     expect(report.roundTripMs).toBeGreaterThan(0);
     expect(report.pool.total).toBeGreaterThanOrEqual(1);
     expect(report.pool.waiting).toBe(0);
+    expect(report.pgbouncer).toBe(false);
   });
 
   it('reports an unreachable server without throwing and without the password', async () => {
@@ -262,7 +263,7 @@ describe('the pool', () => {
     expect(await small.executeRaw('SELECT 1 AS one')).toEqual([{ one: 1 }]);
   });
 
-  it('logs every query with its duration at DATABASE_LOG_LEVEL=debug', async () => {
+  it('logs every query with its duration and wait at DATABASE_LOG_LEVEL=debug, parameters redacted', async () => {
     const logger = collectingLogger();
     const verbose = createDatabase(loadConfig(testDb.env({ DATABASE_LOG_LEVEL: 'debug' })), { logger });
     open.push(verbose);
@@ -271,9 +272,21 @@ describe('the pool', () => {
       {
         level: 'debug',
         message: 'query',
-        fields: { sql: 'SELECT $1::text AS x', durationMs: expect.any(Number) },
+        fields: {
+          sql: 'SELECT $1::text AS x',
+          params: ['[redacted]'],
+          durationMs: expect.any(Number),
+          waitMs: expect.any(Number),
+        },
       },
     ]);
+  });
+
+  it('passes a plugged-in logger only the lines at DATABASE_LOG_LEVEL or above', async () => {
+    const logger = collectingLogger();
+    const quiet = database({ DATABASE_LOG_LEVEL: 'warn' }, logger);
+    await quiet.executeRaw('SELECT 1');
+    expect(logger.lines).toEqual([]);
   });
 });
 
