@@ -38,17 +38,27 @@ export function encodeCursor(direction: SortDirection, last: Keyset): string {
   );
 }
 
-function decodeCursor(cursor: string, direction: SortDirection): Keyset {
+/** Packs a cursor: opaque to callers, but plain JSON underneath. */
+export function packCursor(values: readonly unknown[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+/** Unpacks a cursor made by packCursor and checks its shape; `what` names the list in the error. */
+export function unpackCursor<T>(cursor: string, shape: z.ZodType<T>, what: string): T {
   let decoded: unknown;
   try {
     decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
     decoded = undefined;
   }
-  const parsed = cursorSchema.safeParse(decoded);
+  const parsed = shape.safeParse(decoded);
   if (!parsed.success)
-    throw new ValidationError([{ field: 'after', message: 'is not a cursor from this list' }]);
-  const [cursorDirection, createdAt, id] = parsed.data;
+    throw new ValidationError([{ field: 'after', message: `is not a cursor from this ${what}` }]);
+  return parsed.data;
+}
+
+function decodeCursor(cursor: string, direction: SortDirection): Keyset {
+  const [cursorDirection, createdAt, id] = unpackCursor(cursor, cursorSchema, 'list');
   if (cursorDirection !== direction) {
     throw new ValidationError([
       { field: 'after', message: `was made for orderBy createdAt ${cursorDirection}` },

@@ -4,7 +4,7 @@
  */
 import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SPEC_USER_SUMMARY_SQL } from '../scripts/lib/spec-queries.js';
+import { SPEC_SEARCH_SQL, SPEC_USER_SUMMARY_SQL } from '../scripts/lib/spec-queries.js';
 import { loadConfig } from '../src/config.js';
 import { createDatabase, type Database } from '../src/database.js';
 import { DisconnectedError } from '../src/errors.js';
@@ -20,19 +20,6 @@ beforeAll(() => {
 afterAll(() => db.disconnect());
 
 const email = (name: string) => `${name}.${createId()}@example.com`;
-
-/** "Full-Text Search", copied verbatim from the spec. */
-const SPEC_SEARCH_SQL = `
-  SELECT 
-    p.*,
-    u.name as author_name,
-    ts_rank(to_tsvector('english', p.title || ' ' || COALESCE(p.content, '')), plainto_tsquery('english', $1)) as rank
-  FROM pg_posts p
-  JOIN pg_users u ON p."authorId" = u.id
-  WHERE to_tsvector('english', p.title || ' ' || COALESCE(p.content, '')) @@ plainto_tsquery('english', $1)
-  AND p.published = true
-  ORDER BY rank DESC
-`;
 
 describe('Basic Usage', () => {
   it('creates a user with posts and roles, queries it with its relations, and runs the raw aggregate', async () => {

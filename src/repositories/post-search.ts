@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { DB } from '../../db-types/index.js';
 import { ValidationError } from '../errors.js';
 import type { Page, Post } from '../models.js';
+import { packCursor, unpackCursor } from '../pagination.js';
 import * as fullText from '../sql/full-text.js';
 import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from '../validation.js';
 import { withDatabaseErrors } from '../with-database-errors.js';
@@ -40,20 +41,12 @@ const queryBuilders = {
 const cursorSchema = z.tuple([z.literal('rank'), z.number(), z.string().min(1)]);
 
 function encodeCursor(hit: PostSearchHit): string {
-  return Buffer.from(JSON.stringify(['rank', hit.rank, hit.id])).toString('base64url');
+  return packCursor(['rank', hit.rank, hit.id]);
 }
 
 function decodeCursor(cursor: string): { rank: number; id: string } {
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    decoded = undefined;
-  }
-  const parsed = cursorSchema.safeParse(decoded);
-  if (!parsed.success)
-    throw new ValidationError([{ field: 'after', message: 'is not a cursor from this search' }]);
-  return { rank: parsed.data[1], id: parsed.data[2] };
+  const [, rank, id] = unpackCursor(cursor, cursorSchema, 'search');
+  return { rank, id };
 }
 
 async function checkLanguage(kysely: Kysely<DB>, cache: ConfigurationCache, language: string): Promise<void> {
