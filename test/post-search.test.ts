@@ -174,3 +174,18 @@ describe('index use', () => {
     expect(rows.map((row) => row.title)).toContain('Elephants in the database');
   });
 });
+
+describe('a very long query', () => {
+  it('gets a plain snippet instead of a highlighted one, so it stays cheap', async () => {
+    const long = `${'elephant '.repeat(30)}${Array.from({ length: 100 }, (_, i) => `w${i}`).join(' ')}`;
+    const page = await db.posts.search(long, { mode: 'plain' });
+    expect(page.items).toEqual([]);
+    const words = 'elephant '.repeat(70);
+    const hits = await db.posts.search(words);
+    expect(hits.items.length).toBeGreaterThan(0);
+    for (const hit of hits.items) {
+      expect(hit.snippet).not.toContain('<b>');
+      expect(hit.snippet.startsWith(hit.title)).toBe(true);
+    }
+  });
+});
