@@ -90,6 +90,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
 /** PostgreSQL's identifier limit (NAMEDATALEN - 1). */
 const MAX_IDENTIFIER_BYTES = 63;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 
 const URL_PARAMETERS = [
   'pgbouncer',
@@ -185,11 +186,16 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
   // Migrations need a session of their own: never fall back to a connection through PgBouncer.
   const directSettings = directParsed?.settings ?? parts ?? (pooled.pgbouncer ? undefined : pooled);
 
+  const direct = directSettings === undefined ? undefined : copySettings(directSettings);
+  const schema = read(env, 'POSTGRES_SCHEMA');
+  if (schema !== undefined)
+    applySchema(schema, [pooled, 'POSTGRES_PRISMA_URL'], [direct, 'POSTGRES_URL_NON_POOLING']);
+
   const fromUrlSeconds = pooledSource.poolTimeoutSeconds ?? pooled.connectTimeoutSeconds;
   return {
     enabled,
     pooled,
-    direct: directSettings === undefined ? undefined : copySettings(directSettings),
+    direct,
     pool: {
       max: poolMax ?? pooledSource.connectionLimit ?? DEFAULT_POOL_MAX,
       connectionTimeoutMillis:
@@ -458,7 +464,7 @@ function parseUrl(input: string, setting: string): ParsedUrl {
   }
 
   const schema = param('schema') ?? DEFAULT_SCHEMA;
-  if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(schema) || schema.length > MAX_IDENTIFIER_BYTES) {
+  if (!IDENTIFIER.test(schema) || schema.length > MAX_IDENTIFIER_BYTES) {
     throw new ConfigError(
       setting,
       `URL parameter "schema" must be an identifier (letters, digits, _ and $, not starting with a digit, ` +
@@ -582,6 +588,29 @@ function decode(text: string, setting: string, what: string, hint = 'write a lit
     return decodeURIComponent(text);
   } catch {
     throw new ConfigError(setting, `${what} is not correctly percent-encoded: ${hint}`);
+  }
+}
+
+/**
+ * POSTGRES_SCHEMA puts both connections in one schema; a URL that names another with ?schema= is a
+ * contradiction, not something to guess about.
+ */
+function applySchema(schema: string, ...connections: [ConnectionSettings | undefined, string][]): void {
+  if (!IDENTIFIER.test(schema) || Buffer.byteLength(schema) > MAX_IDENTIFIER_BYTES) {
+    throw new ConfigError(
+      'POSTGRES_SCHEMA',
+      `must be an identifier (letters, digits, _ and $, not starting with a digit, at most ${MAX_IDENTIFIER_BYTES} bytes), got "${schema}"`,
+    );
+  }
+  for (const [settings, variable] of connections) {
+    if (settings === undefined) continue;
+    if (settings.schema !== DEFAULT_SCHEMA && settings.schema !== schema) {
+      throw new ConfigError(
+        'POSTGRES_SCHEMA',
+        `is "${schema}", but ${variable} has ?schema=${settings.schema}`,
+      );
+    }
+    settings.schema = schema;
   }
 }
 

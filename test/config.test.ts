@@ -881,3 +881,45 @@ describe('.env.example', () => {
     });
   });
 });
+
+describe('POSTGRES_SCHEMA', () => {
+  const base = {
+    POSTGRES_PRISMA_URL: 'postgresql://app@db:6432/app?pgbouncer=true',
+    POSTGRES_URL_NON_POOLING: 'postgresql://app@db:5432/app',
+  };
+
+  it('puts both connections in the schema', () => {
+    const config = loadConfig({ ...base, POSTGRES_SCHEMA: 'tenant_a' });
+    expect(config.pooled.schema).toBe('tenant_a');
+    expect(config.direct?.schema).toBe('tenant_a');
+  });
+
+  it('agrees with a URL that names the same schema, and refuses one that names another', () => {
+    const same = loadConfig({
+      ...base,
+      POSTGRES_PRISMA_URL: `${base.POSTGRES_PRISMA_URL}&schema=tenant_a`,
+      POSTGRES_SCHEMA: 'tenant_a',
+    });
+    expect(same.pooled.schema).toBe('tenant_a');
+    expect(() =>
+      loadConfig({
+        ...base,
+        POSTGRES_URL_NON_POOLING: `${base.POSTGRES_URL_NON_POOLING}?schema=tenant_b`,
+        POSTGRES_SCHEMA: 'tenant_a',
+      }),
+    ).toThrow('POSTGRES_SCHEMA: is "tenant_a", but POSTGRES_URL_NON_POOLING has ?schema=tenant_b');
+  });
+
+  it.each(['1tenant', 'tenant-a', 'a b', 'x'.repeat(64), 'ten"ant'])(
+    'refuses %j, naming the variable',
+    (schema) => {
+      expect(() => loadConfig({ ...base, POSTGRES_SCHEMA: schema })).toThrow(
+        /^POSTGRES_SCHEMA: must be an identifier/,
+      );
+    },
+  );
+
+  it('leaves public when unset', () => {
+    expect(loadConfig(base).pooled.schema).toBe('public');
+  });
+});
