@@ -105,15 +105,20 @@ export interface PostsRepository {
 
 export type PostsScope = ExpressionBuilder<DB & { p: DB['pg_posts'] }, 'p'>;
 
-/** A post is visible when neither it nor its author is soft-deleted. */
-function whereDeleted(eb: PostsScope, state: DeletedState) {
-  const authorLive = eb.exists(
+/** The post's author exists and is not soft-deleted. */
+function authorIsLive(eb: PostsScope) {
+  return eb.exists(
     eb
       .selectFrom('pg_users as a')
       .select(eb.lit(1).as('one'))
       .whereRef('a.id', '=', 'p.authorId')
       .where('a.deleted_at', 'is', null),
   );
+}
+
+/** A post is visible when neither it nor its author is soft-deleted. */
+function whereDeleted(eb: PostsScope, state: DeletedState) {
+  const authorLive = authorIsLive(eb);
   if (state === 'live') return eb.and([eb('p.deleted_at', 'is', null), authorLive]);
   if (state === 'deleted') return eb.or([eb('p.deleted_at', 'is not', null), eb.not(authorLive)]);
   return eb.lit(true);
@@ -207,15 +212,7 @@ export function postsRepository(
         .set(values)
         .where('p.id', '=', id)
         .where('p.deleted_at', state === 'live' ? 'is' : 'is not', null)
-        .where((eb) =>
-          eb.exists(
-            eb
-              .selectFrom('pg_users as a')
-              .select(eb.lit(1).as('one'))
-              .whereRef('a.id', '=', 'p.authorId')
-              .where('a.deleted_at', 'is', null),
-          ),
-        )
+        .where(authorIsLive)
         .returning(postColumns)
         .executeTakeFirst();
       if (!row) throw notFound(id, state === 'live' ? '' : ' (not a soft-deleted post)');

@@ -29,6 +29,9 @@ export interface RolesRepository {
 
 export function rolesRepository(kysely: Kysely<DB>, users: UsersRepository): RolesRepository {
   const roleName = (name: string) => validate(newRoleSchema.shape.name, name, 'name');
+  /** The user, when it exists and is not soft-deleted: roles are given to live users only. */
+  const liveUser = (userId: string) =>
+    kysely.selectFrom('pg_users').select('id').where('id', '=', userId).where('deleted_at', 'is', null);
 
   return {
     async assign(userId, role) {
@@ -50,15 +53,7 @@ export function rolesRepository(kysely: Kysely<DB>, users: UsersRepository): Rol
                     eb.cast<string | null>(eb.val(data.description ?? null), 'text').as('description'),
                     eb.val(userId).as('userId'),
                   ])
-                  .where((inner) =>
-                    inner.exists(
-                      inner
-                        .selectFrom('pg_users')
-                        .select('id')
-                        .where('id', '=', userId)
-                        .where('deleted_at', 'is', null),
-                    ),
-                  ),
+                  .where((inner) => inner.exists(liveUser(userId))),
               )
               .onConflict((conflict) => conflict.columns(['userId', 'name']).doNothing())
               .returningAll(),
@@ -71,15 +66,7 @@ export function rolesRepository(kysely: Kysely<DB>, users: UsersRepository): Rol
               .select(roleColumns)
               .where('r.userId', '=', userId)
               .where('r.name', '=', data.name)
-              .where((inner) =>
-                inner.exists(
-                  inner
-                    .selectFrom('pg_users')
-                    .select('id')
-                    .where('id', '=', userId)
-                    .where('deleted_at', 'is', null),
-                ),
-              ),
+              .where((inner) => inner.exists(liveUser(userId))),
           )
           .executeTakeFirst();
         if (inserted) return inserted;
@@ -89,11 +76,7 @@ export function rolesRepository(kysely: Kysely<DB>, users: UsersRepository): Rol
           .select(roleColumns)
           .where('r.userId', '=', userId)
           .where('r.name', '=', data.name)
-          .where((eb) =>
-            eb.exists(
-              eb.selectFrom('pg_users').select('id').where('id', '=', userId).where('deleted_at', 'is', null),
-            ),
-          )
+          .where((eb) => eb.exists(liveUser(userId)))
           .executeTakeFirst();
         if (!existing) throw new NotFoundError('User', `id "${userId}" (not a live user)`);
         return existing;
