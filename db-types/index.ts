@@ -20,6 +20,7 @@ export interface PgPosts {
   id: string;
   metadata: ColumnType<PostMetadata, string | undefined, string>;
   published: Generated<boolean>;
+  search_vector: string | null;
   title: string;
   updated_at: Generated<Timestamp>;
 }

@@ -33,6 +33,9 @@ async function query<Row extends pg.QueryResultRow>(url: string, text: string, p
 
 const migrationFiles = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).sort();
 const settingsFor = (url: string) => parseConnectionUrl(url, 'TEST_DATABASE_URL');
+/** How many migrations come before the one whose file name contains `name`. */
+const countBefore = (name: string) => migrationFiles.findIndex((file) => file.includes(name));
+const fileOf = (name: string) => migrationFiles[countBefore(name)] as string;
 
 afterAll(async () => {
   for (const name of created) await dropDatabase(adminUrl, name);
@@ -77,6 +80,7 @@ describe('migrations up, down to zero, up again', () => {
       'pg_posts.created_at timestamp with time zone not null default now()',
       'pg_posts.updated_at timestamp with time zone not null default now()',
       'pg_posts.deleted_at timestamp with time zone',
+      'pg_posts.search_vector tsvector',
       'pg_roles.id text not null',
       'pg_roles.name text not null',
       'pg_roles.description text',
@@ -102,6 +106,7 @@ describe('migrations up, down to zero, up again', () => {
         'CREATE INDEX pg_posts_published_created_idx ON public.pg_posts USING btree (published, created_at DESC)',
         'CREATE INDEX pg_posts_published_idx ON public.pg_posts USING btree (published)',
         "CREATE INDEX pg_posts_search_idx ON public.pg_posts USING gin (to_tsvector('english'::regconfig, ((title || ' '::text) || COALESCE(content, ''::text))))",
+        'CREATE INDEX pg_posts_search_vector_idx ON public.pg_posts USING gin (search_vector)',
         'CREATE INDEX pg_roles_name_idx ON public.pg_roles USING btree (name)',
         'CREATE INDEX pg_roles_user_id_idx ON public.pg_roles USING btree ("userId")',
         'CREATE INDEX pg_users_created_at_idx ON public.pg_users USING btree (created_at)',
@@ -132,7 +137,7 @@ describe('migrations up, down to zero, up again', () => {
     }
   });
 
-  it('keeps foreign keys, soft-delete columns and updated_at by trigger', async () => {
+  it('keeps foreign keys, soft-delete columns, updated_at and the search vector by trigger', async () => {
     const { constraints, triggers } = await schemaSnapshot(url);
     expect(constraints).toContain(
       'pg_posts pg_posts_authorId_fkey FOREIGN KEY ("authorId") REFERENCES pg_users(id) ON DELETE CASCADE',
@@ -140,7 +145,11 @@ describe('migrations up, down to zero, up again', () => {
     expect(constraints).toContain(
       'pg_roles pg_roles_userId_fkey FOREIGN KEY ("userId") REFERENCES pg_users(id) ON DELETE CASCADE',
     );
-    expect(triggers).toHaveLength(2);
+    expect(triggers.map((trigger) => trigger.split(' ')[2])).toEqual([
+      'pg_posts_set_updated_at',
+      'pg_posts_update_search_vector',
+      'pg_users_set_updated_at',
+    ]);
   });
 });
 
@@ -204,7 +213,7 @@ describe('the pg_roles trap', () => {
 describe('the concurrent profile_image index', () => {
   it('replaces an INVALID index left by an earlier failed build', async () => {
     const url = await emptyDatabase();
-    await migrate(settingsFor(url), { direction: 'up', count: migrationFiles.length - 1 });
+    await migrate(settingsFor(url), { direction: 'up', count: countBefore('_index-users-profile-image') });
     await query(
       url,
       `INSERT INTO pg_users (id, email, profile_image) VALUES ('a', 'a@x.io', 'same'), ('b', 'b@x.io', 'same')`,
@@ -233,11 +242,91 @@ describe('the concurrent profile_image index', () => {
   });
 
   it('runs outside a transaction and the column migration inside one', async () => {
-    const source = await readFile(join(MIGRATIONS_DIR, migrationFiles.at(-1) as string), 'utf8');
+    const source = await readFile(join(MIGRATIONS_DIR, fileOf('_index-users-profile-image')), 'utf8');
     expect(source).toContain('pgm.noTransaction()');
     expect(source).toContain('CREATE INDEX CONCURRENTLY');
-    const column = await readFile(join(MIGRATIONS_DIR, migrationFiles.at(-2) as string), 'utf8');
+    const column = await readFile(join(MIGRATIONS_DIR, fileOf('_add-users-profile-image')), 'utf8');
     expect(column).not.toContain('noTransaction');
+  });
+});
+
+describe('the stored search vector', () => {
+  const searchVectorMigration = '_add-posts-search-vector';
+  const vectorsOf = (url: string) =>
+    query<{ id: string; filled: boolean; updated_at: Date }>(
+      url,
+      `SELECT id, search_vector = to_tsvector('english', title || ' ' || COALESCE(content, '')) AS filled,
+              updated_at
+         FROM pg_posts ORDER BY id`,
+    );
+
+  it('fills the existing rows in batches without moving updated_at, then keeps new and changed rows', async () => {
+    const url = await emptyDatabase();
+    await migrate(settingsFor(url), { direction: 'up', count: countBefore(searchVectorMigration) });
+    await query(url, `INSERT INTO pg_users (id, email) VALUES ('u', 'u@x.io')`);
+    // More rows than one batch, with ids that sort across batch boundaries.
+    await query(
+      url,
+      `INSERT INTO pg_posts (id, title, content, "authorId", updated_at)
+       SELECT 'p' || i, 'walrus ' || i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'tusks and ' || i END, 'u',
+              '2020-01-01T00:00:00Z'
+         FROM generate_series(1, 12001) AS i`,
+    );
+    await migrate(settingsFor(url), { direction: 'up' });
+    const rows = await vectorsOf(url);
+    expect(rows).toHaveLength(12001);
+    expect(rows.filter((row) => !row.filled)).toEqual([]);
+    expect(new Set(rows.map((row) => row.updated_at.toISOString()))).toEqual(
+      new Set(['2020-01-01T00:00:00.000Z']),
+    );
+
+    await query(url, `INSERT INTO pg_posts (id, title, "authorId") VALUES ('new', 'narwhal', 'u')`);
+    await query(url, `UPDATE pg_posts SET content = 'an elephant' WHERE id = 'p1'`);
+    await query(url, `UPDATE pg_posts SET published = true WHERE id = 'p2'`);
+    const changed = await query<{ id: string; filled: boolean; moved: boolean }>(
+      url,
+      `SELECT id, search_vector = to_tsvector('english', title || ' ' || COALESCE(content, '')) AS filled,
+              updated_at > '2020-01-01T00:00:00Z' AS moved
+         FROM pg_posts WHERE id IN ('new', 'p1', 'p2') ORDER BY id`,
+    );
+    expect(changed).toEqual([
+      { id: 'new', filled: true, moved: true },
+      { id: 'p1', filled: true, moved: true },
+      { id: 'p2', filled: true, moved: true },
+    ]);
+    const [match] = await query<{ count: number }>(
+      url,
+      `SELECT count(*)::int AS count FROM pg_posts WHERE search_vector @@ plainto_tsquery('english', 'elephants')`,
+    );
+    expect(match).toEqual({ count: 1 });
+  });
+
+  it('finishes on a second run after stopping half-way, and goes down cleanly', async () => {
+    const url = await emptyDatabase();
+    await migrate(settingsFor(url), { direction: 'up', count: countBefore(searchVectorMigration) });
+    await query(url, `INSERT INTO pg_users (id, email) VALUES ('u', 'u@x.io')`);
+    await query(
+      url,
+      `INSERT INTO pg_posts (id, title, "authorId") SELECT 'p' || i, 'walrus', 'u' FROM generate_series(1, 100) i`,
+    );
+    // As if an earlier run stopped after adding the column: no trigger, no vectors, no index.
+    await query(url, 'ALTER TABLE pg_posts ADD COLUMN search_vector tsvector');
+    await migrate(settingsFor(url), { direction: 'up' });
+    expect((await vectorsOf(url)).every((row) => row.filled)).toBe(true);
+    const [index] = await query<{ valid: boolean }>(
+      url,
+      "SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 'public.pg_posts_search_vector_idx'::regclass",
+    );
+    expect(index).toEqual({ valid: true });
+
+    await migrate(settingsFor(url), {
+      direction: 'down',
+      count: migrationFiles.length - countBefore(searchVectorMigration),
+    });
+    const { columns, triggers, functions } = await schemaSnapshot(url);
+    expect(columns.filter((column) => column.includes('search_vector'))).toEqual([]);
+    expect(triggers.join('\n')).not.toContain('search_vector');
+    expect(functions.join('\n')).not.toContain('search_vector');
   });
 });
 
