@@ -1,0 +1,145 @@
+/**
+ * The benchmark harness's contract: what a case hands to the runner (BenchCase, Variant, Target), how
+ * it is measured (MeasureOptions, SuiteOptions), and the numbers that come back (CaseResult,
+ * SuiteResult) for the reports. Plain data only, so a result can be written as JSON as it is.
+ */
+
+export interface Variant {
+  /** e.g. 'layer', 'raw pg', 'raw pg (named)', 'spec SQL by hand'; unique within its case. */
+  name: string;
+  /**
+   * One operation. `worker` is 0..concurrency-1 (so cases can give workers disjoint rows); `i` counts
+   * this worker's calls for this variant, from 0, across the warm-up and every round of one
+   * measureCase call (so it never repeats within a case at one concurrency). Must resolve when the
+   * operation is done; a rejection fails the case.
+   */
+  run(worker: number, i: number): Promise<void>;
+}
+
+export interface Target {
+  /** Variant name to compare against. */
+  baseline: string;
+  /** The layer's variant. */
+  subject: string;
+  /** Minimum subject/baseline throughput ratio (ops/s ÷ ops/s). */
+  minRatio: number;
+}
+
+export interface BenchCase {
+  /** e.g. 'getById with relations'. */
+  name: string;
+  /** At least 2. */
+  variants: Variant[];
+  /** Usually 1. The first target's baseline is the case's baseline in the reports and the chart. */
+  targets: Target[];
+  /** Runs once before this case is measured at one concurrency (e.g. pick ids). */
+  setup?(): Promise<void>;
+  /** Runs once after, also when an operation failed (e.g. cleanup). */
+  teardown?(): Promise<void>;
+}
+
+export interface MeasureOptions {
+  /** Closed-loop workers per variant, each awaiting its own operation. */
+  concurrency: number;
+  /** Per variant, once, before the rounds; its numbers are thrown away. 0 skips the warm-up. */
+  warmupMs: number;
+  /** How long one variant issues operations in one round. */
+  sliceMs: number;
+  /** Each round runs every variant for one slice, starting with a different variant each round. */
+  rounds: number;
+}
+
+/** What a whole run measures: every case at every concurrency, with the same timings. */
+export interface SuiteOptions extends Omit<MeasureOptions, 'concurrency'> {
+  concurrencies: number[];
+}
+
+/** Latencies of one variant's operations over all its rounds, in milliseconds (exact, not sketched). */
+export interface LatencySummary {
+  count: number;
+  mean: number;
+  min: number;
+  /** Nearest-rank percentiles. */
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** One variant's slice in one round. */
+export interface SliceResult {
+  round: number;
+  variant: string;
+  /** Operations completed, including those still in flight when the slice's time was up. */
+  ops: number;
+  /** From the first operation's start until the last one finished. */
+  wallMs: number;
+  /** process.cpuUsage() user + system over the slice: the whole client process, pg's parsing included. */
+  cpuMicros: number;
+  opsPerSecond: number;
+}
+
+export interface VariantResult {
+  name: string;
+  ops: number;
+  wallMs: number;
+  /** Total ops ÷ total measured wall time. */
+  opsPerSecond: number;
+  /** The slowest and fastest round's ops/s, to show the noise. */
+  roundOpsPerSecond: { min: number; max: number };
+  latencyMs: LatencySummary;
+  /** Client CPU per operation in µs (includes the pg driver's parsing and the harness's own overhead). */
+  cpuMicrosPerOp: number;
+  /** This variant's ops/s ÷ the case baseline's ops/s (1 for the baseline itself). */
+  ratioToBaseline: number;
+}
+
+export interface TargetResult extends Target {
+  /** Subject ops/s ÷ baseline ops/s. */
+  ratio: number;
+  /** Subject p50 ÷ baseline p50, for information: above 1 the subject's typical operation is slower. */
+  p50Ratio: number;
+  pass: boolean;
+}
+
+export interface CaseResult {
+  case: string;
+  concurrency: number;
+  options: MeasureOptions;
+  /** The first target's baseline. */
+  baseline: string;
+  /** In the order the case listed them. */
+  variants: VariantResult[];
+  targets: TargetResult[];
+  /** Measured slices in the order they ran (warm-up left out). */
+  slices: SliceResult[];
+  /** Whether global.gc ran between slices (node --expose-gc). */
+  gcBetweenSlices: boolean;
+}
+
+export interface SuiteResult {
+  options: SuiteOptions;
+  /** Case by case, each at every concurrency in turn. */
+  cases: CaseResult[];
+}
+
+/** What the reports say about the run besides the numbers. */
+export interface BenchMeta {
+  /** Base name of the written files: `<label>.md`, `<label>.json`, `<label>.svg`. */
+  label: string;
+  /** ISO 8601. */
+  date: string;
+  nodeVersion: string;
+  postgresVersion: string;
+  /** Row counts of the seeded data, e.g. { users: 1000, posts: 10000 }. */
+  dataset: Record<string, number>;
+  machine: { cores: number; cpuModel: string; platform: string };
+  options: SuiteOptions;
+  /** Free lines for the header (e.g. 'PostgreSQL on the same machine, embedded'). */
+  notes?: string[];
+}
+
+/** A target that was not met, with where it was measured. */
+export interface FailedTarget extends TargetResult {
+  case: string;
+  concurrency: number;
+}
