@@ -1,0 +1,105 @@
+/**
+ * Before anything is measured: the layer sends exactly the hand-written SQL with the same parameters
+ * (so a ratio compares the client's work only), both return the same rows, and search returns the same
+ * top results as the spec's own query.
+ */
+import type pg from 'pg';
+import { SPEC_SEARCH_SQL } from '../scripts/lib/spec-queries.js';
+import type { DatabaseConfig } from '../src/config.js';
+import { createDatabase, type Database } from '../src/database.js';
+import type { CheckedCase } from './cases.js';
+import type { Fixtures } from './fixtures.js';
+import * as hand from './hand-written-sql.js';
+
+export class BenchCheckError extends Error {
+  override name = 'BenchCheckError';
+}
+
+const comparable = (params: readonly unknown[]) =>
+  JSON.stringify(params, (_, value) => (value instanceof Date ? value.toISOString() : value));
+
+export async function checkSameSql(config: DatabaseConfig, cases: readonly CheckedCase[]): Promise<void> {
+  const db = createDatabase(config, { logParameters: true });
+  const sent: Array<{ sql: string; params: readonly unknown[] }> = [];
+  db.on('query', (event) => sent.push({ sql: event.sql, params: event.params }));
+  try {
+    // The first search reads the server's text search configurations once; that read is not the case's.
+    await db.posts.search('warm');
+    for (const c of cases) {
+      if (!c.probe) continue;
+      sent.length = 0;
+      await c.probe.layer(db);
+      const got = sent.map((query) => ({
+        sql: hand.normalizeSql(query.sql),
+        params: comparable(query.params),
+      }));
+      const want = c.probe.expected.map((query) => ({
+        sql: hand.normalizeSql(query.sql),
+        params: comparable(query.params),
+      }));
+      if (JSON.stringify(got) !== JSON.stringify(want)) {
+        throw new BenchCheckError(
+          `${c.name}: the layer no longer sends the hand-written SQL (bench/hand-written-sql.ts); ` +
+            `update it so both sides do the same work.\nlayer:\n${JSON.stringify(got, null, 2)}\n` +
+            `hand-written:\n${JSON.stringify(want, null, 2)}`,
+        );
+      }
+    }
+  } finally {
+    await db.disconnect();
+  }
+}
+
+function expectSame(what: string, layer: unknown, raw: unknown): void {
+  if (JSON.stringify(layer) !== JSON.stringify(raw)) {
+    throw new BenchCheckError(`${what}: the layer and the hand-written query return different rows`);
+  }
+}
+
+export async function checkSameResults(db: Database, pool: pg.Pool, fixtures: Fixtures): Promise<void> {
+  const userId = fixtures.userIds[0] as string;
+  const user = await db.users.getById(userId, { include: { posts: true, roles: true } });
+  const rawUser = (await pool.query(hand.USER_WITH_RELATIONS, [userId, 1])).rows[0];
+  expectSame(
+    'user by id',
+    user.posts.map((post) => post.id),
+    rawUser.posts.map((post: { id: string }) => post.id),
+  );
+
+  const deep = await db.posts.findMany({ include: { author: true }, first: 20, after: fixtures.deep.cursor });
+  const rawDeep = await pool.query(hand.POSTS_PAGE_AFTER, [fixtures.deep.createdAt, fixtures.deep.id, 21]);
+  expectSame(
+    'deep page',
+    deep.items.map((post) => post.id),
+    rawDeep.rows.slice(0, 20).map((row) => row.id),
+  );
+  if (deep.items.length !== 20) throw new BenchCheckError('deep page: expected a full page of 20 posts');
+
+  // Search: the spec's query ranks every match, soft-deleted ones included; the layer hides those.
+  const page = await db.posts.search(fixtures.search.word, { first: 20 });
+  const spec = await pool.query<{ id: string; rank: number; deleted_at: Date | null; authorId: string }>(
+    `${SPEC_SEARCH_SQL} LIMIT 200`,
+    [fixtures.search.word],
+  );
+  const deletedAuthors = new Set(
+    (await pool.query<{ id: string }>('SELECT id FROM pg_users WHERE deleted_at IS NOT NULL')).rows.map(
+      (row) => row.id,
+    ),
+  );
+  const visible = spec.rows.filter((row) => row.deleted_at === null && !deletedAuthors.has(row.authorId));
+  const specTop = visible.slice(0, 20);
+  expectSame(
+    'search ranks',
+    page.items.map((hit) => hit.rank),
+    specTop.map((row) => row.rank),
+  );
+  // Equal ranks may come in another order; above the last rank the posts must be the same.
+  const lastRank = specTop.at(-1)?.rank ?? 0;
+  const above = (rows: Array<{ id: string; rank: number }>) =>
+    rows
+      .filter((row) => row.rank > lastRank)
+      .map((row) => row.id)
+      .sort();
+  expectSame('search top results', above(page.items), above(specTop));
+  if (page.items.length !== 20) throw new BenchCheckError('search: expected a full page of 20 hits');
+}

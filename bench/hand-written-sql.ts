@@ -1,0 +1,94 @@
+/**
+ * The benchmark's baselines: each repository operation's SQL written out by hand, as a developer using
+ * `pg` directly would send it. The bench checks, before measuring, that the layer sends exactly this text
+ * (whitespace aside), so a ratio compares the same work on the server and differs only in what the
+ * client does: building, validating, mapping.
+ */
+
+const USER_COLUMNS = `"u"."id", "u"."email", "u"."name", "u"."profile_image" as "profileImage",
+  "u"."created_at" as "createdAt", "u"."updated_at" as "updatedAt", "u"."deleted_at" as "deletedAt"`;
+const POST_COLUMNS = `"p"."id", "p"."title", "p"."content", "p"."published", "p"."authorId", "p"."metadata",
+  "p"."created_at" as "createdAt", "p"."updated_at" as "updatedAt", "p"."deleted_at" as "deletedAt"`;
+const ROLE_COLUMNS = `"r"."id", "r"."name", "r"."description", "r"."userId", "r"."created_at" as "createdAt"`;
+
+const AUTHOR_OBJECT = `(select to_json(obj) from (select ${USER_COLUMNS} from "public"."pg_users" as "u"
+    where "u"."id" = "p"."authorId") as obj) as "author"`;
+const VISIBLE_POST = `"p"."deleted_at" is null and exists (select 1 as "one" from "public"."pg_users" as "a"
+    where "a"."id" = "p"."authorId" and "a"."deleted_at" is null)`;
+
+/** $1 user id, $2 limit (1). */
+export const USER_WITH_RELATIONS = `
+select ${USER_COLUMNS},
+  (select coalesce(json_agg(agg), '[]') from (select ${POST_COLUMNS} from "public"."pg_posts" as "p"
+    where "p"."authorId" = "u"."id" and "p"."deleted_at" is null
+    order by "p"."created_at" desc, "p"."id" desc) as agg) as "posts",
+  (select coalesce(json_agg(agg), '[]') from (select ${ROLE_COLUMNS} from "public"."pg_roles" as "r"
+    where "r"."userId" = "u"."id" order by "r"."name") as agg) as "roles"
+from "public"."pg_users" as "u"
+where "u"."deleted_at" is null and "u"."id" = $1
+limit $2`;
+
+/** $1 limit (page size + 1). */
+export const POSTS_FIRST_PAGE = `
+select ${POST_COLUMNS}, ${AUTHOR_OBJECT}
+from "public"."pg_posts" as "p"
+where ((${VISIBLE_POST}) and 1 = 1)
+order by "p"."created_at" desc, "p"."id" desc
+limit $1`;
+
+/** $1 the last row's created_at, $2 its id, $3 limit. */
+export const POSTS_PAGE_AFTER = `
+select ${POST_COLUMNS}, ${AUTHOR_OBJECT}
+from "public"."pg_posts" as "p"
+where ((${VISIBLE_POST}) and 1 = 1) and ("p"."created_at", "p"."id") < ($1, $2)
+order by "p"."created_at" desc, "p"."id" desc
+limit $3`;
+
+/** $1 {"category": …}, $2 {"tags": [one tag]}, $3 limit. */
+export const POSTS_BY_METADATA = `
+select ${POST_COLUMNS}
+from "public"."pg_posts" as "p"
+where ((${VISIBLE_POST}) and (("p"."metadata" @> $1::jsonb) and ("p"."metadata" @> $2::jsonb)))
+order by "p"."created_at" desc, "p"."id" desc
+limit $3`;
+
+/** $1 post id. */
+export const SOFT_DELETE_POST = `
+update "public"."pg_posts" as "p" set "deleted_at" = now()
+where "p"."id" = $1 and ${VISIBLE_POST}
+returning ${POST_COLUMNS}`;
+
+/** $1 null, $2 post id. */
+export const RESTORE_POST = `
+update "public"."pg_posts" as "p" set "deleted_at" = $1
+where "p"."id" = $2 and "p"."deleted_at" is not null and exists (select 1 as "one" from "public"."pg_users" as "a"
+    where "a"."id" = "p"."authorId" and "a"."deleted_at" is null)
+returning ${POST_COLUMNS}`;
+
+/**
+ * posts.search's statement: $1, $3, $4, $6 the configuration, $2, $5, $7 the words, $8 true (published),
+ * $9 limit (page size + 1).
+ */
+export const SEARCH_POSTS = `
+select ${POST_COLUMNS}, "u"."name" as "authorName",
+  ts_rank("p"."search_vector", websearch_to_tsquery($1::regconfig, $2)) as "rank",
+  ts_headline($3::regconfig, "p"."title" || ' ' || COALESCE("p"."content", ''), websearch_to_tsquery($4::regconfig, $5)) as "snippet"
+from "public"."pg_posts" as "p" inner join "public"."pg_users" as "u" on "u"."id" = "p"."authorId"
+where ("p"."search_vector" @@ websearch_to_tsquery($6::regconfig, $7))
+  and "p"."deleted_at" is null and "u"."deleted_at" is null and "p"."published" = $8
+order by "rank" desc, "p"."id"
+limit $9`;
+
+/** The straightforward nested create: one INSERT per table, in a transaction of its own. */
+export const INSERT_USER = `insert into "public"."pg_users" ("id", "email", "name") values ($1, $2, $3)`;
+export const INSERT_POST = `insert into "public"."pg_posts" ("id", "title", "content", "published", "authorId", "metadata")
+  values ($1, $2, $3, $4, $5, $6)`;
+export const INSERT_ROLE = `insert into "public"."pg_roles" ("id", "name", "description", "userId") values ($1, $2, $3, $4)`;
+
+/** Collapses whitespace (and drops it beside brackets) so formatting does not count as a difference. */
+export function normalizeSql(text: string): string {
+  return text
+    .replace(/\s+/g, ' ')
+    .replace(/\s*([(),])\s*/g, '$1')
+    .trim();
+}
