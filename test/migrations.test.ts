@@ -102,6 +102,7 @@ describe('migrations up, down to zero, up again', () => {
       [
         'CREATE INDEX pg_posts_author_id_idx ON public.pg_posts USING btree ("authorId")',
         'CREATE INDEX pg_posts_author_published_idx ON public.pg_posts USING btree ("authorId", published)',
+        'CREATE INDEX pg_posts_created_at_id_idx ON public.pg_posts USING btree (created_at, id)',
         'CREATE INDEX pg_posts_metadata_idx ON public.pg_posts USING gin (metadata)',
         'CREATE INDEX pg_posts_published_created_idx ON public.pg_posts USING btree (published, created_at DESC)',
         'CREATE INDEX pg_posts_published_idx ON public.pg_posts USING btree (published)',
@@ -110,7 +111,9 @@ describe('migrations up, down to zero, up again', () => {
         'CREATE INDEX pg_roles_name_idx ON public.pg_roles USING btree (name)',
         'CREATE INDEX pg_roles_user_id_idx ON public.pg_roles USING btree ("userId")',
         'CREATE INDEX pg_users_created_at_idx ON public.pg_users USING btree (created_at)',
+        'CREATE INDEX pg_users_deleted_at_idx ON public.pg_users USING btree (deleted_at) WHERE (deleted_at IS NOT NULL)',
         'CREATE INDEX pg_users_email_idx ON public.pg_users USING btree (email)',
+        'CREATE INDEX pg_users_email_lower_idx ON public.pg_users USING btree (lower(email))',
         'CREATE INDEX pg_users_profile_image_idx ON public.pg_users USING btree (profile_image) WHERE (profile_image IS NOT NULL)',
         'CREATE UNIQUE INDEX "pg_roles_userId_name_key" ON public.pg_roles USING btree ("userId", name)',
         'CREATE UNIQUE INDEX pg_posts_pkey ON public.pg_posts USING btree (id)',
@@ -207,6 +210,57 @@ describe('the pg_roles trap', () => {
     if (spec) expect(spec).toContain(aggregate.trim());
     const { stdout } = await run('psql', [url, '--no-psqlrc', '-At', '-F', '|', '-c', aggregate]);
     expect(stdout.trim()).toBe('u1|psql@example.com||0|author');
+  });
+});
+
+describe('the concurrent indexes of the repository queries', () => {
+  const migration = '_index-repository-queries-concurrently';
+  const BUILT_INDEXES = `SELECT indexrelid::int AS oid, indisvalid AS valid FROM pg_index
+    WHERE indexrelid IN ('public.pg_posts_created_at_id_idx'::regclass, 'public.pg_users_email_lower_idx'::regclass)
+    ORDER BY indexrelid::regclass::text`;
+
+  it('keeps the indexes a failed run built and replaces the INVALID one it left', async () => {
+    const url = await emptyDatabase();
+    await migrate(settingsFor(url), { direction: 'up', count: countBefore(migration) });
+    await query(
+      url,
+      `INSERT INTO pg_users (id, email, deleted_at) VALUES ('a', 'a@x.io', now()), ('b', 'A@x.io', NULL)`,
+    );
+    // As if a run built the first index, then failed half-way through the second: a unique build over
+    // duplicates leaves an INVALID index under the migration's name.
+    await query(url, 'CREATE INDEX CONCURRENTLY pg_posts_created_at_id_idx ON pg_posts (created_at, id)');
+    await expect(
+      query(url, 'CREATE UNIQUE INDEX CONCURRENTLY pg_users_email_lower_idx ON pg_users (lower(email))'),
+    ).rejects.toThrow(/could not create unique index/);
+    const before = await query<{ oid: number; valid: boolean }>(url, BUILT_INDEXES);
+
+    await migrate(settingsFor(url), { direction: 'up' });
+    const after = await query<{ oid: number; valid: boolean }>(url, BUILT_INDEXES);
+    expect(before.map((index) => index.valid)).toEqual([true, false]);
+    expect(after.map((index) => index.valid)).toEqual([true, true]);
+    expect(after[0]?.oid).toBe(before[0]?.oid); // the valid one is kept, not rebuilt
+    const indexes = await query<{ valid: boolean; definition: string }>(
+      url,
+      `SELECT indisvalid AS valid, pg_get_indexdef(indexrelid) AS definition FROM pg_index
+        WHERE indexrelid IN ('public.pg_posts_created_at_id_idx'::regclass, 'public.pg_users_email_lower_idx'::regclass)
+        ORDER BY 2`,
+    );
+    expect(indexes).toEqual([
+      {
+        valid: true,
+        definition: 'CREATE INDEX pg_posts_created_at_id_idx ON public.pg_posts USING btree (created_at, id)',
+      },
+      {
+        valid: true,
+        definition: 'CREATE INDEX pg_users_email_lower_idx ON public.pg_users USING btree (lower(email))',
+      },
+    ]);
+  });
+
+  it('runs outside a transaction', async () => {
+    const source = await readFile(join(MIGRATIONS_DIR, fileOf(migration)), 'utf8');
+    expect(source).toContain('pgm.noTransaction()');
+    expect(source).toContain('CREATE INDEX CONCURRENTLY');
   });
 });
 
