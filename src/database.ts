@@ -17,6 +17,7 @@ import {
   queryReporter,
   toLogger,
 } from './logger.js';
+import { QueryCache } from './query-cache.js';
 import type { ConfigurationCache } from './repositories/post-search.js';
 import { type PostsRepository, postsRepository } from './repositories/posts.js';
 import { type RolesRepository, rolesRepository } from './repositories/roles.js';
@@ -143,14 +144,16 @@ function executeRawOn(kysely: Kysely<DB>): RawRunner {
 /** What the repositories of one database share across its transactions. */
 interface SharedState {
   textSearchConfigurations: ConfigurationCache;
+  /** The repositories' compiled statements: the SQL is the same in and out of transactions. */
+  queries: QueryCache;
 }
 
 /** The repositories over one Kysely instance (the pool's, or a transaction's). */
 function repositoriesOn(kysely: Kysely<DB>, shared: SharedState) {
-  const users = usersRepository(kysely);
+  const users = usersRepository(kysely, shared.queries);
   return {
     users,
-    posts: postsRepository(kysely, shared.textSearchConfigurations),
+    posts: postsRepository(kysely, shared.textSearchConfigurations, shared.queries),
     roles: rolesRepository(kysely, users),
   };
 }
@@ -354,7 +357,7 @@ export function createDatabase(
   );
 
   const executeRaw = executeRawOn(kysely);
-  const shared: SharedState = { textSearchConfigurations: {} };
+  const shared: SharedState = { textSearchConfigurations: {}, queries: new QueryCache() };
   const scopeOf = transactionScope(shared);
   const checkEvent = (event: string) => {
     if (event !== 'query') throw new TypeError(`unknown event "${event}": the only event is "query"`);

@@ -13,16 +13,52 @@ type PostsScope = ExpressionBuilder<DB & { p: DB['pg_posts'] }, 'p'>;
 
 const metadataColumn = sql.ref('p.metadata');
 
-export function matchesMetadata(eb: PostsScope, filter: MetadataFilter): Expression<SqlBool> {
-  const conditions: Expression<SqlBool>[] = [];
-  if (filter.category !== undefined)
-    conditions.push(jsonb.contains(metadataColumn, { category: filter.category }));
-  if (filter.tags?.all) conditions.push(jsonb.contains(metadataColumn, { tags: filter.tags.all }));
-  if (filter.tags?.any) {
-    conditions.push(eb.or(filter.tags.any.map((tag) => jsonb.contains(metadataColumn, { tags: [tag] }))));
-  }
-  if (filter.contains) conditions.push(jsonb.contains(metadataColumn, filter.contains as JsonValue));
-  return eb.and(conditions);
+/**
+ * The filter as containment tests: every group must hold, and a group holds when one of its documents is
+ * contained (only "any of these tags" has more than one).
+ */
+function containmentGroups(filter: MetadataFilter): JsonValue[][] {
+  const groups: JsonValue[][] = [];
+  if (filter.category !== undefined) groups.push([{ category: filter.category }]);
+  if (filter.tags?.all) groups.push([{ tags: filter.tags.all }]);
+  if (filter.tags?.any) groups.push(filter.tags.any.map((tag) => ({ tags: [tag] })));
+  if (filter.contains) groups.push([filter.contains as JsonValue]);
+  return groups;
+}
+
+/** What the filter's SQL depends on (not its values): the size of each containment group. */
+export function metadataShape(filter: MetadataFilter): number[] {
+  return containmentGroups(filter).map((group) => group.length);
+}
+
+/** The JSON text of each containment document, in the order matchesMetadata numbers them. */
+export function containmentDocuments(filter: MetadataFilter): string[] {
+  return containmentGroups(filter)
+    .flat()
+    .map((document) => JSON.stringify(document));
+}
+
+/**
+ * The filter as SQL. With `text`, the i-th document's JSON is `text(i)` (a template's placeholder)
+ * instead of the document itself; the SQL is the same either way.
+ */
+export function matchesMetadata(
+  eb: PostsScope,
+  filter: MetadataFilter,
+  text?: (index: number) => string,
+): Expression<SqlBool> {
+  let index = 0;
+  const test = (document: JsonValue) => {
+    const at = index++;
+    return text
+      ? sql<SqlBool>`(${metadataColumn} @> ${text(at)}::jsonb)`
+      : jsonb.contains(metadataColumn, document);
+  };
+  return eb.and(
+    containmentGroups(filter).map((group) =>
+      group.length === 1 ? test(group[0] as JsonValue) : eb.or(group.map(test)),
+    ),
+  );
 }
 
 /**

@@ -11,6 +11,7 @@ import type { DB } from '../../db-types/index.js';
 import { ValidationError } from '../errors.js';
 import type { Page, Post } from '../models.js';
 import { packCursor, unpackCursor } from '../pagination.js';
+import { placeholder, type QueryCache } from '../query-cache.js';
 import * as fullText from '../sql/full-text.js';
 import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from '../validation.js';
 import { withDatabaseErrors } from '../with-database-errors.js';
@@ -83,6 +84,14 @@ export interface SearchPlan {
   language: string;
   mode: keyof typeof queryBuilders;
   limit: number;
+  /** Rows to read: one more than the page, to know whether there is a next page. */
+  fetch: number;
+  /**
+   * Whether the snippet is highlighted. ts_headline's cost grows with the query: with thousands of words
+   * it takes PostgreSQL 15 half a minute a row. Past a sane query length the snippet is the start of
+   * the text, unhighlighted.
+   */
+  highlight: boolean;
   authorId: string | undefined;
   includeUnpublished: boolean;
   after: { rank: number; id: string } | undefined;
@@ -92,11 +101,14 @@ export interface SearchPlan {
 export function planSearch(text: string, options: SearchOptions = {}): SearchPlan {
   const query = validate(searchTextSchema, text, 'query');
   const data = validate(searchOptionsSchema, options);
+  const limit = data.first ?? 20;
   return {
     text: query,
     language: data.language ?? DEFAULT_LANGUAGE,
     mode: data.mode ?? 'websearch',
-    limit: data.first ?? 20,
+    limit,
+    fetch: limit + 1,
+    highlight: wordCount(query) <= MAX_HIGHLIGHTED_QUERY_WORDS,
     authorId: data.authorId,
     includeUnpublished: data.includeUnpublished ?? false,
     after: data.after === undefined ? undefined : decodeCursor(data.after),
@@ -112,12 +124,9 @@ export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan) {
   const rank = fullText.rank(document, tsquery);
   const { after } = plan;
   const text = sql<string>`${sql.ref('p.title')} || ' ' || COALESCE(${sql.ref('p.content')}, '')`;
-  // ts_headline's cost grows with the query: with thousands of words it takes PostgreSQL 15 half a
-  // minute a row. Past a sane query length the snippet is the start of the text, unhighlighted.
-  const snippet =
-    wordCount(plan.text) <= MAX_HIGHLIGHTED_QUERY_WORDS
-      ? fullText.headline(plan.language, text, tsquery)
-      : sql<string>`left(${text}, ${PLAIN_SNIPPET_LENGTH}::int)`;
+  const snippet = plan.highlight
+    ? fullText.headline(plan.language, text, tsquery)
+    : sql<string>`left(${text}, ${PLAIN_SNIPPET_LENGTH}::int)`;
   return kysely
     .selectFrom('pg_posts as p')
     .innerJoin('pg_users as u', 'u.id', 'p.authorId')
@@ -138,19 +147,56 @@ export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan) {
     )
     .orderBy('rank', 'desc')
     .orderBy('p.id')
-    .limit(plan.limit + 1);
+    .limit(plan.fetch);
+}
+
+/**
+ * The compiled search for the plan's shape (configuration, mode, filters, highlighting), with
+ * placeholders for the text, author, cursor and page size; compiled once per shape.
+ */
+function searchTemplate(kysely: Kysely<DB>, queries: QueryCache, plan: SearchPlan) {
+  const shape = [
+    plan.language,
+    plan.mode,
+    plan.highlight,
+    plan.includeUnpublished,
+    plan.authorId !== undefined,
+    plan.after !== undefined,
+  ];
+  return queries.template(`posts.search ${JSON.stringify(shape)}`, () =>
+    searchQuery(kysely, {
+      ...plan,
+      text: placeholder('text'),
+      fetch: placeholder<number>('fetch'),
+      authorId: plan.authorId === undefined ? undefined : placeholder('authorId'),
+      after:
+        plan.after === undefined ? undefined : { rank: placeholder<number>('rank'), id: placeholder('id') },
+    }),
+  );
 }
 
 export async function searchPosts(
   kysely: Kysely<DB>,
   cache: ConfigurationCache,
+  queries: QueryCache,
   text: string,
   options: SearchOptions,
 ): Promise<Page<PostSearchHit>> {
   const plan = planSearch(text, options);
   return withDatabaseErrors(async () => {
     await checkLanguage(kysely, cache, plan.language);
-    const rows = await searchQuery(kysely, plan).execute();
+    // Prefix mode rewrites the text into its own tsquery syntax, so it is compiled each time.
+    const query =
+      plan.mode === 'prefix'
+        ? searchQuery(kysely, plan).compile()
+        : searchTemplate(kysely, queries, plan).fill<PostSearchHit>({
+            text: fullText.checkedText(plan.text),
+            fetch: plan.fetch,
+            authorId: plan.authorId,
+            rank: plan.after?.rank,
+            id: plan.after?.id,
+          });
+    const { rows } = await kysely.executeQuery(query);
     const items = rows.slice(0, plan.limit) as PostSearchHit[];
     const last = items.at(-1);
     return { items, nextCursor: rows.length > plan.limit && last ? encodeCursor(last) : undefined };

@@ -16,6 +16,7 @@ import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
 import type { NoInclude, Page, Post, SoftDeleteFilter, User } from '../models.js';
 import { type Keyset, type PageOptions, type PagePlan, planPage, toPage } from '../pagination.js';
+import { placeholder, QueryCache } from '../query-cache.js';
 import {
   type CreatePostInput,
   countByAuthorOptionsSchema,
@@ -35,7 +36,7 @@ import {
   validate,
 } from '../validation.js';
 import { withDatabaseErrors } from '../with-database-errors.js';
-import { matchesMetadata, metadataAfter } from './post-metadata-sql.js';
+import { containmentDocuments, matchesMetadata, metadataAfter, metadataShape } from './post-metadata-sql.js';
 import {
   type ConfigurationCache,
   type PostSearchHit,
@@ -141,6 +142,15 @@ function matches(eb: PostsScope, where: PostWhere = {}) {
   return eb.and(conditions);
 }
 
+/** `where` with placeholders for its values: the same conditions, for a compiled template. */
+function wherePlaceholders(where: PostWhere = {}): PostWhere {
+  return Object.fromEntries(
+    Object.entries(where)
+      .filter(([, value]) => value !== undefined)
+      .map(([key, value]) => [key, value === undefined ? value : placeholder(`where.${key}`)]),
+  );
+}
+
 function selectPosts(kysely: Kysely<DB>, include: PostInclude = {}) {
   return kysely
     .selectFrom('pg_posts as p')
@@ -169,7 +179,7 @@ export function postsPageQuery(
   kysely: Kysely<DB>,
   include: PostInclude | undefined,
   filter: SoftDeleteFilter,
-  plan: PagePlan,
+  plan: PagePlan & { fetch?: number },
   condition: (eb: PostsScope) => Expression<SqlBool>,
 ) {
   const direction = plan.direction;
@@ -186,12 +196,20 @@ export function postsPageQuery(
     )
     .orderBy('p.created_at', direction)
     .orderBy('p.id', direction)
-    .limit(plan.limit + 1);
+    .limit(plan.fetch ?? plan.limit + 1);
+}
+
+/** A page's condition as a template: its shape (the cache key), the builder, and the values it takes. */
+interface PageCondition {
+  shape: string;
+  build: (eb: PostsScope) => Expression<SqlBool>;
+  values: Record<string, unknown>;
 }
 
 export function postsRepository(
   kysely: Kysely<DB>,
   configurations: ConfigurationCache = {},
+  queries: QueryCache = new QueryCache(),
 ): PostsRepository {
   const notFound = (id: string, state = '') => new NotFoundError('Post', `id "${id}"${state}`);
 
@@ -212,17 +230,26 @@ export function postsRepository(
     id: string,
     values: UpdateObject<DB & { p: DB['pg_posts'] }, 'p'>,
     state: 'live' | 'deleted' = 'live',
+    /** Set when `values` hold no caller value, so the statement can be compiled once under this name. */
+    cacheAs?: string,
   ): Promise<Post> {
     validate(idSchema, id, 'id');
-    return withDatabaseErrors(async () => {
-      const row = await kysely
+    const build = (postId: string) =>
+      kysely
         .updateTable('pg_posts as p')
         .set(values)
-        .where('p.id', '=', id)
+        .where('p.id', '=', postId)
         .where('p.deleted_at', state === 'live' ? 'is' : 'is not', null)
         .where(authorIsLive)
-        .returning(postColumns)
-        .executeTakeFirst();
+        .returning(postColumns);
+    return withDatabaseErrors(async () => {
+      const row = cacheAs
+        ? (
+            await kysely.executeQuery(
+              queries.template(cacheAs, () => build(placeholder('id'))).fill<Post>({ id }),
+            )
+          ).rows[0]
+        : await build(id).executeTakeFirst();
       if (!row) throw notFound(id, state === 'live' ? '' : ' (not a soft-deleted post)');
       return row;
     });
@@ -233,11 +260,38 @@ export function postsRepository(
     include: PostInclude | undefined,
     filter: SoftDeleteFilter,
     pageOptions: PageOptions,
-    condition: (eb: PostsScope) => Expression<SqlBool>,
+    condition: PageCondition,
   ): Promise<Page<T>> {
     const plan = planPage(pageOptions);
+    // Compiled once per shape: what is included, which posts, which condition, and whether a cursor.
+    const shape = JSON.stringify([
+      include ?? {},
+      deletedState(filter),
+      plan.direction,
+      plan.after !== undefined,
+    ]);
+    const template = queries.template(`posts.page ${shape} ${condition.shape}`, () =>
+      postsPageQuery(
+        kysely,
+        include,
+        filter,
+        {
+          ...plan,
+          fetch: placeholder<number>('fetch'),
+          after: plan.after && { createdAt: placeholder<Date>('createdAt'), id: placeholder('afterId') },
+        },
+        condition.build,
+      ),
+    );
     return withDatabaseErrors(async () => {
-      const rows = await postsPageQuery(kysely, include, filter, plan, condition).execute();
+      const { rows } = await kysely.executeQuery(
+        template.fill<PostRow>({
+          ...condition.values,
+          fetch: plan.limit + 1,
+          createdAt: plan.after?.createdAt,
+          afterId: plan.after?.id,
+        }),
+      );
       return toPage(
         rows.map((row) => toPost(row as PostRow) as unknown as T),
         plan,
@@ -290,7 +344,19 @@ export function postsRepository(
 
     async findMany(options = {}) {
       const { where, include, first, after, orderBy, ...filter } = validate(findPostsOptionsSchema, options);
-      return listPage(include, filter, { first, after, orderBy }, (eb) => matches(eb, where));
+      const shaped = wherePlaceholders(where);
+      return listPage(
+        include,
+        filter,
+        { first, after, orderBy },
+        {
+          shape: `where ${JSON.stringify(Object.keys(shaped))}`,
+          build: (eb) => matches(eb, shaped),
+          values: Object.fromEntries(
+            Object.entries(where ?? {}).map(([key, value]) => [`where.${key}`, value]),
+          ),
+        },
+      );
     },
 
     async findByMetadata(filter, options = {}) {
@@ -299,7 +365,17 @@ export function postsRepository(
         findPostsByMetadataOptionsSchema,
         options,
       );
-      return listPage(include, deleted, { first, after, orderBy }, (eb) => matchesMetadata(eb, criteria));
+      const documents = containmentDocuments(criteria);
+      return listPage(
+        include,
+        deleted,
+        { first, after, orderBy },
+        {
+          shape: `metadata ${JSON.stringify(metadataShape(criteria))}`,
+          build: (eb) => matchesMetadata(eb, criteria, (index) => placeholder(`metadata.${index}`)),
+          values: Object.fromEntries(documents.map((text, index) => [`metadata.${index}`, text])),
+        },
+      );
     },
 
     async updateMetadata(id, change) {
@@ -307,7 +383,7 @@ export function postsRepository(
       return updateVisible(id, { metadata: metadataAfter(data) });
     },
 
-    search: (text, options = {}) => searchPosts(kysely, configurations, text, options),
+    search: (text, options = {}) => searchPosts(kysely, configurations, queries, text, options),
 
     async update(id, patch) {
       const data = validate(updatePostSchema, patch);
@@ -320,8 +396,8 @@ export function postsRepository(
     },
     publish: (id) => updateVisible(id, { published: true }),
     unpublish: (id) => updateVisible(id, { published: false }),
-    softDelete: (id) => updateVisible(id, { deleted_at: sql`now()` }),
-    restore: (id) => updateVisible(id, { deleted_at: null }, 'deleted'),
+    softDelete: (id) => updateVisible(id, { deleted_at: sql`now()` }, 'live', 'posts.softDelete'),
+    restore: (id) => updateVisible(id, { deleted_at: null }, 'deleted', 'posts.restore'),
 
     async hardDelete(id) {
       validate(idSchema, id, 'id');

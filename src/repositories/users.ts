@@ -9,6 +9,7 @@ import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
 import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from '../models.js';
 import { type PageOptions, planPage, toPage } from '../pagination.js';
+import { placeholder, QueryCache } from '../query-cache.js';
 import {
   type CreateUserInput,
   countUsersOptionsSchema,
@@ -163,7 +164,7 @@ function toUser<I>(row: UserRow): UserWith<I> {
   } as UserWith<I>;
 }
 
-export function usersRepository(kysely: Kysely<DB>): UsersRepository {
+export function usersRepository(kysely: Kysely<DB>, queries: QueryCache = new QueryCache()): UsersRepository {
   async function findOne<I extends UserInclude>(
     key: 'id' | 'email',
     value: string,
@@ -171,20 +172,29 @@ export function usersRepository(kysely: Kysely<DB>): UsersRepository {
   ): Promise<UserWith<I> | undefined> {
     validate(key === 'id' ? idSchema : emailLookupSchema, value, key);
     const { include, ...filter } = validate(findUserOptionsSchema, options);
+    const state = deletedState(filter);
+    // Compiled once per key, relations and soft-delete state; the id or email fills the placeholder.
+    const template = queries.template(
+      `users.findOne ${key} ${state} ${JSON.stringify(include ?? {})}`,
+      () => {
+        const wanted = placeholder('value');
+        return selectUsers(kysely, include)
+          .where((eb) => whereDeleted(eb, state))
+          .$if(key === 'id', (query) => query.where('u.id', '=', wanted))
+          .$if(key === 'email', (query) =>
+            query
+              .where(sql<boolean>`lower(${sql.ref('u.email')}) = lower(${wanted})`)
+              // Several deleted users may share an email with the live one: the live one first.
+              .orderBy(sql`${sql.ref('u.deleted_at')} is not null`)
+              .orderBy('u.deleted_at', 'desc'),
+          )
+          .limit(1);
+      },
+    );
     return withDatabaseErrors(async () => {
-      const row = await selectUsers(kysely, include)
-        .where((eb) => whereDeleted(eb, deletedState(filter)))
-        .$if(key === 'id', (query) => query.where('u.id', '=', value))
-        .$if(key === 'email', (query) =>
-          query
-            .where(sql<boolean>`lower(${sql.ref('u.email')}) = lower(${value})`)
-            // Several deleted users may share an email with the live one: the live one first.
-            .orderBy(sql`${sql.ref('u.deleted_at')} is not null`)
-            .orderBy('u.deleted_at', 'desc'),
-        )
-        .limit(1)
-        .executeTakeFirst();
-      return row && toUser<I>(row as UserRow);
+      const { rows } = await kysely.executeQuery(template.fill<UserRow>({ value }));
+      const row = rows[0];
+      return row && toUser<I>(row);
     });
   }
 
@@ -216,29 +226,37 @@ export function usersRepository(kysely: Kysely<DB>): UsersRepository {
         description: role.description ?? null,
         userId: id,
       }));
-      return withDatabaseErrors(async () => {
+      const user = {
+        id,
+        email: data.email,
+        name: data.name ?? null,
+        profile_image: data.profileImage ?? null,
+      };
+      // Compiled once per number of posts and roles; every value fills a placeholder.
+      const values: Record<string, unknown> = {};
+      const shaped = <T extends Record<string, unknown>>(prefix: string, row: T): T =>
+        Object.fromEntries(
+          Object.entries(row).map(([column, value]) => {
+            values[`${prefix}.${column}`] = value;
+            return [column, placeholder(`${prefix}.${column}`)];
+          }),
+        ) as T;
+      const userTemplate = shaped('user', user);
+      const postTemplates = posts.map((post, index) => shaped(`posts.${index}`, post));
+      const roleTemplates = roles.map((role, index) => shaped(`roles.${index}`, role));
+      const template = queries.template(`users.create ${posts.length} ${roles.length}`, () =>
         // One statement: the user, its posts and its roles are inserted by data-modifying CTEs. The foreign
         // keys are checked at the end of the statement, when the user row exists.
-        const row = await kysely
-          .with('new_user', (db) =>
-            db
-              .insertInto('pg_users')
-              .values({
-                id,
-                email: data.email,
-                name: data.name ?? null,
-                profile_image: data.profileImage ?? null,
-              })
-              .returningAll(),
-          )
+        kysely
+          .with('new_user', (db) => db.insertInto('pg_users').values(userTemplate).returningAll())
           .with('new_posts', (db) =>
-            posts.length
-              ? db.insertInto('pg_posts').values(posts).returningAll()
+            postTemplates.length
+              ? db.insertInto('pg_posts').values(postTemplates).returningAll()
               : db.selectFrom('pg_posts').selectAll().where(sql<boolean>`false`),
           )
           .with('new_roles', (db) =>
-            roles.length
-              ? db.insertInto('pg_roles').values(roles).returningAll()
+            roleTemplates.length
+              ? db.insertInto('pg_roles').values(roleTemplates).returningAll()
               : db.selectFrom('pg_roles').selectAll().where(sql<boolean>`false`),
           )
           .selectFrom('new_user as u')
@@ -246,16 +264,20 @@ export function usersRepository(kysely: Kysely<DB>): UsersRepository {
           .select((eb) => [
             jsonArrayFrom(eb.selectFrom('new_posts as p').select(postColumns)).as('posts'),
             jsonArrayFrom(eb.selectFrom('new_roles as r').select(roleColumns)).as('roles'),
-          ])
-          .executeTakeFirstOrThrow();
-        const user = toUser<{ posts: true; roles: true }>(row as unknown as UserRow);
+          ]),
+      );
+      return withDatabaseErrors(async () => {
+        const { rows } = await kysely.executeQuery(template.fill<UserRow>(values));
+        const row = rows[0];
+        if (!row) throw new Error('the nested create returned no row');
+        const created = toUser<{ posts: true; roles: true }>(row);
         // RETURNING promises no order: give posts and roles back in the order they were given.
         const order = (items: { id: string }[]) => new Map(items.map((item, index) => [item.id, index]));
         const postOrder = order(posts);
         const roleOrder = order(roles);
-        user.posts.sort((a, b) => (postOrder.get(a.id) ?? 0) - (postOrder.get(b.id) ?? 0));
-        user.roles.sort((a, b) => (roleOrder.get(a.id) ?? 0) - (roleOrder.get(b.id) ?? 0));
-        return user;
+        created.posts.sort((a, b) => (postOrder.get(a.id) ?? 0) - (postOrder.get(b.id) ?? 0));
+        created.roles.sort((a, b) => (roleOrder.get(a.id) ?? 0) - (roleOrder.get(b.id) ?? 0));
+        return created;
       });
     },
 

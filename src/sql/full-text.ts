@@ -80,7 +80,8 @@ function regconfig(config: string): RawBuilder<unknown> {
   return sql`${sql.val(config)}::regconfig`;
 }
 
-function checkedText(text: string): string {
+/** Checks typed text against the limits above (length, words, NUL); returns it unchanged. */
+export function checkedText(text: string): string {
   return validate(textSchema, text, 'text');
 }
 

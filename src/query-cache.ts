@@ -1,0 +1,70 @@
+/**
+ * Compiled statements, kept per query shape. Building and compiling a Kysely query (with the schema
+ * plugin's rewrite) costs more client CPU than `pg` spends sending it and reading a small result, so the
+ * repositories' hot reads and writes compile once per shape and reuse the SQL text with new values.
+ *
+ * A template is compiled with placeholders where the caller's values go; `fill` puts the values in their
+ * parameter slots. A placeholder is a string no caller value is ever compared with: constants of the
+ * query are the layer's own, and every caller value replaces a placeholder. The SQL text never changes
+ * with the values, so nothing a caller passes reaches the SQL text.
+ */
+import type { Compilable, CompiledQuery } from 'kysely';
+
+const MARK = '\uE000shared-db:';
+
+/** A placeholder for the value named `name`, typed as the value it stands for. */
+export function placeholder<T = string>(name: string): T {
+  return `${MARK}${name}\uE000` as T;
+}
+
+const nameOf = (value: unknown) =>
+  typeof value === 'string' && value.startsWith(MARK) ? value.slice(MARK.length, -1) : undefined;
+
+export class QueryTemplate {
+  readonly #compiled: CompiledQuery;
+  /** For each parameter: the name of the caller's value, or undefined for the query's own constant. */
+  readonly #slots: (string | undefined)[];
+
+  constructor(compiled: CompiledQuery) {
+    this.#compiled = compiled;
+    this.#slots = compiled.parameters.map(nameOf);
+  }
+
+  /** The compiled statement with `values` in the placeholders' slots. */
+  fill<R>(values: Readonly<Record<string, unknown>>): CompiledQuery<R> {
+    const constants = this.#compiled.parameters;
+    const parameters = this.#slots.map((name, index) => {
+      if (name === undefined) return constants[index];
+      if (!(name in values)) throw new Error(`query template: no value for placeholder "${name}"`);
+      return values[name];
+    });
+    return { ...this.#compiled, parameters } as CompiledQuery<R>;
+  }
+}
+
+/** Templates by shape key, the least recently used dropped past `limit`. */
+export class QueryCache {
+  readonly #templates = new Map<string, QueryTemplate>();
+
+  constructor(readonly limit = 500) {}
+
+  /** The template for `key`, compiled by `build` (with placeholders) the first time. */
+  template(key: string, build: () => Compilable): QueryTemplate {
+    let template = this.#templates.get(key);
+    if (template) {
+      this.#templates.delete(key);
+    } else {
+      template = new QueryTemplate(build().compile());
+      if (this.#templates.size >= this.limit) {
+        const oldest = this.#templates.keys().next().value;
+        if (oldest !== undefined) this.#templates.delete(oldest);
+      }
+    }
+    this.#templates.set(key, template);
+    return template;
+  }
+
+  get size(): number {
+    return this.#templates.size;
+  }
+}
