@@ -7,135 +7,43 @@
 import type pg from 'pg';
 import { type ConnectionSettings, parseConnectionUrl, toPgClientConfig } from '../../../src/config.js';
 import { connectWithSslMode, sslAttempts } from '../../../src/ssl.js';
-import { copyLine } from './copy-text.js';
 import { copyLines } from './copy-writer.js';
-import {
-  type SeedOptions,
-  type SeedProgress,
-  type ValidSeedOptions,
-  validateSeedOptions,
-} from './options.js';
-import { seededPosts } from './posts.js';
-import { seededRoles } from './roles.js';
+import { type SeedOptions, type ValidSeedOptions, validateSeedOptions } from './options.js';
 import { readTableSummaries, type SeedSummary } from './summary.js';
-import { assertMigrated, claimEmptyTables, qualified } from './target.js';
-import { timestamp } from './timeline.js';
-import { EmailBook, seededUser } from './users.js';
+import {
+  POST_COLUMNS,
+  ProgressCounter,
+  postLines,
+  ROLE_COLUMNS,
+  roleLines,
+  USER_COLUMNS,
+  userLines,
+} from './table-lines.js';
+import { assertMigrated, claimEmptyTables, qualified, SEEDED_TABLES, type SeededTable } from './target.js';
 
 /** A connected pg client (not inside a transaction), a connection from config.ts, or a postgres:// URL. */
 export type SeedTarget = pg.ClientBase | ConnectionSettings | string;
 
-/** Calls onProgress at most every this many rows (and at every thousandth of the total, and at the end). */
-const PROGRESS_EVERY = 5_000;
-
-class ProgressCounter {
-  private done = 0;
-  private reported = 0;
-  private readonly every: number;
-
-  constructor(
-    private readonly total: number,
-    private readonly report: SeedProgress | undefined,
-  ) {
-    this.every = Math.max(1, Math.min(PROGRESS_EVERY, Math.floor(total / 1000)));
-  }
-
-  add(rows: number): void {
-    this.done += rows;
-    if (this.done - this.reported >= this.every || this.done === this.total) {
-      this.reported = this.done;
-      this.report?.(this.done, this.total);
-    }
-  }
-}
-
-function* userLines(seed: number, users: number, progress: ProgressCounter): Generator<string> {
-  const emails = new EmailBook();
-  for (let index = 0; index < users; index += 1) {
-    const user = seededUser(seed, index);
-    yield copyLine([
-      user.id,
-      emails.emailOf(user),
-      user.name,
-      user.profileImage,
-      timestamp(user.createdAt),
-      timestamp(user.updatedAt),
-      user.deletedAt === null ? null : timestamp(user.deletedAt),
-    ]);
-    progress.add(1);
-  }
-}
-
-function* roleLines(seed: number, users: number): Generator<string> {
-  for (let index = 0; index < users; index += 1) {
-    for (const role of seededRoles(seed, seededUser(seed, index))) {
-      yield copyLine([role.id, role.name, role.description, role.userId, timestamp(role.createdAt)]);
-    }
-  }
-}
-
-function* postLines(seed: number, users: number, perUser: number, progress: ProgressCounter) {
-  for (let index = 0; index < users; index += 1) {
-    for (const post of seededPosts(seed, seededUser(seed, index), perUser)) {
-      yield copyLine([
-        post.id,
-        post.title,
-        post.content,
-        post.published ? 't' : 'f',
-        post.authorId,
-        post.metadata,
-        timestamp(post.createdAt),
-        timestamp(post.updatedAt),
-        post.deletedAt === null ? null : timestamp(post.deletedAt),
-      ]);
-      progress.add(1);
-    }
-  }
-}
-
 async function load(client: pg.ClientBase, schema: string, options: ValidSeedOptions): Promise<void> {
   const { seed, users, postsPerUser, onPhase } = options;
   const progress = new ProgressCounter(users + users * postsPerUser, options.onProgress);
-  const table = (name: string) => qualified(client, schema, name);
-  const expect = (what: string, copied: number, expected: number) => {
-    if (copied !== expected) throw new Error(`COPY wrote ${copied} ${what}, expected ${expected}`);
-  };
+  const copy = (table: SeededTable, columns: readonly string[], lines: Iterable<string>) =>
+    copyLines(client, qualified(client, schema, table), columns, lines);
 
   await assertMigrated(client, schema);
   await claimEmptyTables(client, schema, options.reset);
   onPhase?.('users');
-  const userColumns = ['id', 'email', 'name', 'profile_image', 'created_at', 'updated_at', 'deleted_at'];
-  expect(
-    'users',
-    await copyLines(client, table('pg_users'), userColumns, userLines(seed, users, progress)),
-    users,
-  );
+  const userCount = await copy('pg_users', USER_COLUMNS, userLines(seed, users, progress));
   onPhase?.('roles');
-  await copyLines(
-    client,
-    table('pg_roles'),
-    ['id', 'name', 'description', 'userId', 'created_at'],
-    roleLines(seed, users),
-  );
+  await copy('pg_roles', ROLE_COLUMNS, roleLines(seed, users));
   onPhase?.('posts');
-  const postColumns = [
-    'id',
-    'title',
-    'content',
-    'published',
-    'authorId',
-    'metadata',
-    'created_at',
-    'updated_at',
-    'deleted_at',
-  ];
-  const posts = await copyLines(
-    client,
-    table('pg_posts'),
-    postColumns,
-    postLines(seed, users, postsPerUser, progress),
-  );
-  expect('posts', posts, users * postsPerUser);
+  const postCount = await copy('pg_posts', POST_COLUMNS, postLines(seed, users, postsPerUser, progress));
+  // The server's own count: a mismatch would be a bug here, and must not commit.
+  if (userCount !== users || postCount !== users * postsPerUser) {
+    throw new Error(
+      `COPY wrote ${userCount} users and ${postCount} posts, expected ${users} and ${users * postsPerUser}`,
+    );
+  }
 }
 
 async function seedOver(
@@ -157,7 +65,7 @@ async function seedOver(
   const loaded = performance.now();
   if (options.vacuum) {
     options.onPhase?.('vacuum');
-    const tables = ['pg_users', 'pg_posts', 'pg_roles'].map((table) => qualified(client, schema, table));
+    const tables = SEEDED_TABLES.map((table) => qualified(client, schema, table));
     await client.query(`VACUUM (ANALYZE) ${tables.join(', ')}`);
   }
   const vacuumed = performance.now();
