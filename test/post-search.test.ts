@@ -169,7 +169,9 @@ describe('index use', () => {
     expect(compiled.sql).not.toContain('to_tsvector');
     const plan = await planOf(compiled.sql, compiled.parameters);
     expect(plan).toContain('pg_posts_search_vector_idx');
-    expect(plan).not.toContain('"Seq Scan"');
+    // The page's few authors may come from a sequential scan of this file's handful of users; the posts
+    // never do (test/query-plans.test.ts checks both on a realistic table).
+    expect(plan).not.toMatch(/"Node Type":"Seq Scan"[^{}]*"Relation Name":"pg_posts"/);
   });
 
   it('keeps the index under a generic plan, as a prepared statement may get', async () => {

@@ -3,13 +3,11 @@
  * containment tests (`metadata @> …`), the operator the GIN index on metadata serves; "any of these tags"
  * is one containment per tag joined with OR, which the planner answers with a BitmapOr of index scans.
  */
-import { type Expression, type ExpressionBuilder, type RawBuilder, type SqlBool, sql } from 'kysely';
-import type { DB } from '../../db-types/index.js';
+import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { JsonValue } from '../post-metadata.js';
 import * as jsonb from '../sql/jsonb.js';
 import type { MetadataChange, MetadataFilter } from '../validation.js';
-
-type PostsScope = ExpressionBuilder<DB & { p: DB['pg_posts'] }, 'p'>;
+import type { PostsScope } from './soft-delete.js';
 
 const metadataColumn = sql.ref('p.metadata');
 

@@ -16,6 +16,7 @@ import * as fullText from '../sql/full-text.js';
 import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from '../validation.js';
 import { withDatabaseErrors } from '../with-database-errors.js';
 import { postColumns } from './select-lists.js';
+import { authorIsLive } from './soft-delete.js';
 
 export type { SearchOptions } from '../validation.js';
 
@@ -127,14 +128,14 @@ export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan) {
   const snippet = plan.highlight
     ? fullText.headline(plan.language, text, tsquery)
     : sql<string>`left(${text}, ${PLAIN_SNIPPET_LENGTH}::int)`;
-  return kysely
+  // Ranked in a subquery that reads only posts (and the few soft-deleted users); the page's rows then
+  // get their author and snippet, so ts_headline runs for one page, not for every match.
+  const hits = kysely
     .selectFrom('pg_posts as p')
-    .innerJoin('pg_users as u', 'u.id', 'p.authorId')
-    .select(postColumns)
-    .select(['u.name as authorName', rank.as('rank'), snippet.as('snippet')])
+    .select(['p.id', rank.as('rank')])
     .where(fullText.matches(document, tsquery))
     .where('p.deleted_at', 'is', null)
-    .where('u.deleted_at', 'is', null)
+    .where(authorIsLive)
     .$if(!plan.includeUnpublished, (q) => q.where('p.published', '=', true))
     .$if(plan.authorId !== undefined, (q) => q.where('p.authorId', '=', plan.authorId as string))
     .$if(after !== undefined, (q) =>
@@ -148,6 +149,14 @@ export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan) {
     .orderBy('rank', 'desc')
     .orderBy('p.id')
     .limit(plan.fetch);
+  return kysely
+    .selectFrom(hits.as('hit'))
+    .innerJoin('pg_posts as p', 'p.id', 'hit.id')
+    .innerJoin('pg_users as u', 'u.id', 'p.authorId')
+    .select(postColumns)
+    .select(['u.name as authorName', 'hit.rank', snippet.as('snippet')])
+    .orderBy('hit.rank', 'desc')
+    .orderBy('p.id');
 }
 
 /**

@@ -3,14 +3,7 @@
  * soft-deleted authors; the author comes in the same statement (jsonObjectFrom).
  */
 import { createId } from '@paralleldrive/cuid2';
-import {
-  type Expression,
-  type ExpressionBuilder,
-  type Kysely,
-  type SqlBool,
-  sql,
-  type UpdateObject,
-} from 'kysely';
+import { type Expression, type Kysely, type SqlBool, sql, type UpdateObject } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
@@ -44,7 +37,15 @@ import {
   searchPosts,
 } from './post-search.js';
 import { type Jsonified, postColumns, userColumns, userFromJson } from './select-lists.js';
-import { type DeletedState, deletedState } from './soft-delete.js';
+import {
+  authorIsDeleted,
+  authorIsLive,
+  type DeletedState,
+  deletedState,
+  type PostsScope,
+} from './soft-delete.js';
+
+export type { PostsScope } from './soft-delete.js';
 
 export type PostWith<I> = Post & (I extends { author: true } ? { author: User } : unknown);
 
@@ -102,28 +103,6 @@ export interface PostsRepository {
    * phrase or prefix (type-ahead). Whatever a person types is safe; it never causes a syntax error.
    */
   search(query: string, options?: SearchOptions): Promise<Page<PostSearchHit>>;
-}
-
-export type PostsScope = ExpressionBuilder<DB & { p: DB['pg_posts'] }, 'p'>;
-
-/**
- * The post's author is soft-deleted. Every post has an author (the foreign key), so "the author is live"
- * is its negation: both read only the few soft-deleted users (pg_users_deleted_at_idx), where asking for a
- * live author would have the planner read all of pg_users once a few hundred posts need checking.
- */
-function authorIsDeleted(eb: PostsScope) {
-  return eb.exists(
-    eb
-      .selectFrom('pg_users as a')
-      .select(eb.lit(1).as('one'))
-      .whereRef('a.id', '=', 'p.authorId')
-      .where('a.deleted_at', 'is not', null),
-  );
-}
-
-/** The post's author is not soft-deleted (see authorIsDeleted). */
-function authorIsLive(eb: PostsScope) {
-  return eb.not(authorIsDeleted(eb));
 }
 
 /** A post is visible when neither it nor its author is soft-deleted. */
