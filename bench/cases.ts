@@ -28,7 +28,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
     items[(i * 7919 + worker * 104_729) % items.length] as T;
   const sameAsRaw = (minRatio = 0.9) => [{ baseline: RAW, subject: LAYER, minRatio }];
   const metadataParams = [JSON.stringify({ category }), JSON.stringify({ tags: [tag] }), PAGE + 1];
-  const searchParams = ['english', search.word, 'english', 'english', search.word, 'english', search.word];
+  const searchParams = ['english', 'english', search.word, 'english', search.word, 'english', search.word];
   const firstUser = userIds[0] as string;
   const firstPost = postIdsByWorker[0]?.[0] as string;
   // Emails must be new on every call, across concurrencies too.

@@ -13,8 +13,9 @@ const ROLE_COLUMNS = `"r"."id", "r"."name", "r"."description", "r"."userId", "r"
 
 const AUTHOR_OBJECT = `(select to_json(obj) from (select ${USER_COLUMNS} from "public"."pg_users" as "u"
     where "u"."id" = "p"."authorId") as obj) as "author"`;
-const VISIBLE_POST = `"p"."deleted_at" is null and exists (select 1 as "one" from "public"."pg_users" as "a"
-    where "a"."id" = "p"."authorId" and "a"."deleted_at" is null)`;
+const AUTHOR_IS_LIVE = `not exists (select 1 as "one" from "public"."pg_users" as "a"
+    where "a"."id" = "p"."authorId" and "a"."deleted_at" is not null)`;
+const VISIBLE_POST = `"p"."deleted_at" is null and ${AUTHOR_IS_LIVE}`;
 
 /** $1 user id, $2 limit (1). */
 export const USER_WITH_RELATIONS = `
@@ -61,23 +62,27 @@ returning ${POST_COLUMNS}`;
 /** $1 null, $2 post id. */
 export const RESTORE_POST = `
 update "public"."pg_posts" as "p" set "deleted_at" = $1
-where "p"."id" = $2 and "p"."deleted_at" is not null and exists (select 1 as "one" from "public"."pg_users" as "a"
-    where "a"."id" = "p"."authorId" and "a"."deleted_at" is null)
+where "p"."id" = $2 and "p"."deleted_at" is not null and ${AUTHOR_IS_LIVE}
 returning ${POST_COLUMNS}`;
 
 /**
- * posts.search's statement: $1, $3, $4, $6 the configuration, $2, $5, $7 the words, $8 true (published),
- * $9 limit (page size + 1).
+ * posts.search's statement: $1, $2 the configuration and $3 the words for the snippets; $4, $6 the
+ * configuration and $5, $7 the words to rank and match; $8 true (published); $9 limit (page size + 1).
  */
 export const SEARCH_POSTS = `
-select ${POST_COLUMNS}, "u"."name" as "authorName",
-  ts_rank("p"."search_vector", websearch_to_tsquery($1::regconfig, $2)) as "rank",
-  ts_headline($3::regconfig, "p"."title" || ' ' || COALESCE("p"."content", ''), websearch_to_tsquery($4::regconfig, $5)) as "snippet"
-from "public"."pg_posts" as "p" inner join "public"."pg_users" as "u" on "u"."id" = "p"."authorId"
-where ("p"."search_vector" @@ websearch_to_tsquery($6::regconfig, $7))
-  and "p"."deleted_at" is null and "u"."deleted_at" is null and "p"."published" = $8
-order by "rank" desc, "p"."id"
-limit $9`;
+select ${POST_COLUMNS}, "u"."name" as "authorName", "hit"."rank",
+  ts_headline($1::regconfig, "p"."title" || ' ' || COALESCE("p"."content", ''), websearch_to_tsquery($2::regconfig, $3)) as "snippet"
+from (
+  select "p"."id", ts_rank("p"."search_vector", websearch_to_tsquery($4::regconfig, $5)) as "rank"
+  from "public"."pg_posts" as "p"
+  where ("p"."search_vector" @@ websearch_to_tsquery($6::regconfig, $7))
+    and "p"."deleted_at" is null and ${AUTHOR_IS_LIVE} and "p"."published" = $8
+  order by "rank" desc, "p"."id"
+  limit $9
+) as "hit"
+inner join "public"."pg_posts" as "p" on "p"."id" = "hit"."id"
+inner join "public"."pg_users" as "u" on "u"."id" = "p"."authorId"
+order by "hit"."rank" desc, "p"."id"`;
 
 /** The straightforward nested create: one INSERT per table, in a transaction of its own. */
 export const INSERT_USER = `insert into "public"."pg_users" ("id", "email", "name") values ($1, $2, $3)`;
