@@ -43,7 +43,8 @@ const MEMBER = 'member';
 /**
  * Realistic enough for the planner: authors spread over all users, two thirds published, creation
  * times over three years, five categories and twenty tags, 2% soft-deleted, and one word ("walrus")
- * in one post of 100, so a search matches a small fraction (and the planner's estimate of it is stable). Generated in SQL: 15–20 s on two busy
+ * in one post of 100, so a search matches a small fraction: ~1,300 visible posts, enough that joining
+ * their authors before the LIMIT would read all of pg_users. Generated in SQL: 15–20 s on two busy
  * cores, most of it the search_vector trigger.
  */
 const SEED = `
@@ -132,8 +133,6 @@ const describeScan = (scan: Scan) => `${scan.nodeType} on ${scan.index ?? scan.t
 interface Case {
   name: string;
   run: (db: Database) => Promise<unknown>;
-  /** A scan this case is known to make (`Seq Scan on pg_users`) and why; asserted instead of its absence. */
-  knownFailure?: { scan: string; why: string };
 }
 
 type Cases<R> = { [Method in keyof R]: Case[] };
@@ -246,18 +245,6 @@ const usersCases: Cases<UsersRepository> = {
   hardDelete: [{ name: 'a user', run: (db) => db.users.hardDelete(userId(16)) }],
 };
 
-/**
- * posts.search joins pg_users for the author's name before it ranks and limits: with more than a few
- * hundred matches (here ~1,300) the planner reads all of pg_users into a hash. Search is being
- * redesigned (src/repositories/post-search.ts); testing the author as posts.ts does (NOT EXISTS a
- * soft-deleted author: pg_users_deleted_at_idx) and reading the name after the LIMIT (pg_users_pkey)
- * would make it index-backed.
- */
-const SEARCH_JOINS_ALL_USERS = {
-  scan: 'Seq Scan on pg_users',
-  why: 'reads all of pg_users to join the author of every match',
-};
-
 const postsCases: Cases<PostsRepository> = {
   create: [
     { name: 'for a live author', run: (db) => db.posts.create({ title: 'New', authorId: userId(21) }) },
@@ -351,16 +338,14 @@ const postsCases: Cases<PostsRepository> = {
     { name: 'remove a key', run: (db) => db.posts.updateMetadata(postId(41), { remove: 'featured' }) },
   ],
   search: [
-    { name: 'websearch', run: (db) => db.posts.search('walrus'), knownFailure: SEARCH_JOINS_ALL_USERS },
+    { name: 'websearch', run: (db) => db.posts.search('walrus') },
     {
       name: 'websearch, two pages',
       run: (db) => twoPages((after) => db.posts.search('walrus', { first: 50, ...(after && { after }) })),
-      knownFailure: SEARCH_JOINS_ALL_USERS,
     },
     {
       name: 'prefix',
       run: (db) => db.posts.search('walr', { mode: 'prefix' }),
-      knownFailure: SEARCH_JOINS_ALL_USERS,
     },
     { name: "an author's posts", run: (db) => db.posts.search('walrus', { authorId: userId(1) }) },
   ],
@@ -405,19 +390,9 @@ describe('the cases cover every repository method', () => {
 for (const [repository, methods] of Object.entries(repositories)) {
   describe(`${repository}: every statement is index-backed`, () => {
     for (const [method, cases] of Object.entries<Case[]>(methods)) {
-      for (const { name, run, knownFailure } of cases) {
-        const title = `${method}: ${name}${knownFailure ? ` (known failure: ${knownFailure.why})` : ''}`;
-        it(title, async () => {
+      for (const { name, run } of cases) {
+        it(`${method}: ${name}`, async () => {
           const plans = await plansOf(run);
-          if (knownFailure) {
-            // Exactly the known shortfall, so any other error still fails, and so does the fix: then the
-            // case loses its knownFailure. (it.fails would pass on any error at all.)
-            const seen = plans.flatMap(({ scans }) =>
-              scans.filter(ours).filter(isSequential).map(describeScan),
-            );
-            expect(seen, 'index-backed now: drop knownFailure').toContain(knownFailure.scan);
-            return;
-          }
           for (const { sql, scans } of plans) {
             const tableScans = scans.filter(ours);
             expect(tableScans.filter(isSequential).map(describeScan), sql).toEqual([]);
