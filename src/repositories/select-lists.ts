@@ -47,24 +47,29 @@ export type Jsonified<T> = {
 const toDate = (value: string) => new Date(value);
 const toDateOrNull = (value: string | null) => (value === null ? null : new Date(value));
 
+/*
+ * The rows come fresh from the driver and belong to the caller's result alone, so the timestamps are
+ * turned into Dates in place: a page of posts with authors is then no extra copy of every row.
+ */
+
 export function userFromJson(row: Jsonified<User>): User {
-  return {
-    ...row,
-    createdAt: toDate(row.createdAt),
-    updatedAt: toDate(row.updatedAt),
-    deletedAt: toDateOrNull(row.deletedAt),
-  };
+  const user = row as unknown as User;
+  user.createdAt = toDate(row.createdAt);
+  user.updatedAt = toDate(row.updatedAt);
+  user.deletedAt = toDateOrNull(row.deletedAt);
+  return user;
 }
 
 export function postFromJson(row: Jsonified<Post>): Post {
-  return {
-    ...row,
-    createdAt: toDate(row.createdAt),
-    updatedAt: toDate(row.updatedAt),
-    deletedAt: toDateOrNull(row.deletedAt),
-  };
+  const post = row as unknown as Post;
+  post.createdAt = toDate(row.createdAt);
+  post.updatedAt = toDate(row.updatedAt);
+  post.deletedAt = toDateOrNull(row.deletedAt);
+  return post;
 }
 
 export function roleFromJson(row: Jsonified<Role>): Role {
-  return { ...row, createdAt: toDate(row.createdAt) };
+  const role = row as unknown as Role;
+  role.createdAt = toDate(row.createdAt);
+  return role;
 }

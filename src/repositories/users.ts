@@ -155,13 +155,13 @@ function selectUsers(kysely: Kysely<DB>, include: UserInclude = {}) {
 
 type UserRow = User & { posts?: Jsonified<Post>[]; roles?: Jsonified<Role>[] };
 
+/** The row as a user, its relations' timestamps as Dates (in place: the row is the driver's, fresh). */
 function toUser<I>(row: UserRow): UserWith<I> {
-  const { posts, roles, ...user } = row;
-  return {
-    ...user,
-    ...(posts && { posts: posts.map(postFromJson) }),
-    ...(roles && { roles: roles.map(roleFromJson) }),
-  } as UserWith<I>;
+  if (row.posts) for (const post of row.posts) postFromJson(post);
+  else delete row.posts;
+  if (row.roles) for (const role of row.roles) roleFromJson(role);
+  else delete row.roles;
+  return row as UserWith<I>;
 }
 
 export function usersRepository(kysely: Kysely<DB>, queries: QueryCache = new QueryCache()): UsersRepository {
