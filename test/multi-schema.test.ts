@@ -138,7 +138,7 @@ describe('two tenant schemas in one database', () => {
       'trigger CREATE TRIGGER pg_users_set_updated_at BEFORE UPDATE ON <schema>.pg_users FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION <schema>.set_updated_at()',
     );
     expect(objectsA).toContain('function set_updated_at');
-    expect(objectsA.filter((item) => item.startsWith('index '))).toHaveLength(18); // 17 + pgmigrations_pkey
+    expect(objectsA.filter((item) => item.startsWith('index '))).toHaveLength(21); // 20 + pgmigrations_pkey
     expect(await migrationsIn(url, 'tenant_a')).toEqual(migrationNames);
     expect(await migrationsIn(url, 'tenant_b')).toEqual(migrationNames);
     // Nothing in public, and no database-wide search_path: one default cannot favour both tenants.
