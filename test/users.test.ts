@@ -82,6 +82,29 @@ async function createUsers(tag: string, count: number): Promise<User[]> {
 const at = (iso: string) => new Date(iso);
 
 describe('users.create', () => {
+  it('returns exactly what the server stored: values, timestamps and metadata, in the order given', async () => {
+    const created = await db.users.create({
+      email: newEmail('stored'),
+      name: 'Stored',
+      profileImage: 'https://example.com/a.png',
+      posts: [
+        { title: 'first', content: 'x', published: true, metadata: { b: 1, a: [1, 'two', { c: null }] } },
+        { title: 'second' },
+      ],
+      roles: [{ name: 'editor', description: 'edits' }, { name: 'author' }],
+    });
+    const stored = await db.users.getById(created.id, { include: { posts: true, roles: true } });
+    const byId = <T extends { id: string }>(items: T[]) => [...items].sort((x, y) => (x.id < y.id ? -1 : 1));
+    expect({ ...created, posts: byId(created.posts), roles: byId(created.roles) }).toEqual({
+      ...stored,
+      posts: byId(stored.posts),
+      roles: byId(stored.roles),
+    });
+    expect(created.posts.map((post) => post.title)).toEqual(['first', 'second']);
+    expect(created.roles.map((role) => role.name)).toEqual(['editor', 'author']);
+    expect(created.posts[0]?.createdAt).not.toBe(created.createdAt);
+  });
+
   it("creates the spec's user with its posts and roles, shaped as the models say", async () => {
     const email = newEmail('spec');
     const user = await db.users.create({
