@@ -109,7 +109,10 @@ async function dropBenchDatabase(adminUrl: string): Promise<void> {
 
 async function main(): Promise<void> {
   const options = readArguments();
-  const server: EmbeddedServer | undefined = options.url ? undefined : await startThrowAwayServer();
+  // Durable, as production is: every commit waits for its WAL flush, in both variants alike.
+  const server: EmbeddedServer | undefined = options.url
+    ? undefined
+    : await startThrowAwayServer({ durable: true });
   const adminUrl = options.url ?? (server as EmbeddedServer).url('postgres');
   try {
     const url = await createBenchDatabase(adminUrl);

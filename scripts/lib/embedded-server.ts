@@ -26,8 +26,10 @@ export interface EmbeddedServerOptions {
   dataDir: string;
   port: number;
   password: string;
-  /** Throw-away cluster: durability off for speed, data directory removed on stop. */
+  /** Throw-away cluster: durability off for speed (unless `durable`), data directory removed on stop. */
   ephemeral?: boolean;
+  /** Keep PostgreSQL's durable defaults (fsync, synchronous commit) even when ephemeral: for benchmarks. */
+  durable?: boolean;
 }
 
 export interface EmbeddedServer {
@@ -43,9 +45,11 @@ export function serverUrl(port: number, password: string, database = 'postgres')
   return `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
 }
 
-function serverFlags(ephemeral: boolean): string[] {
+function serverFlags(options: EmbeddedServerOptions): string[] {
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
-  if (ephemeral) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  if (options.ephemeral && !options.durable) {
+    flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  }
   return flags;
 }
 
@@ -63,7 +67,7 @@ function createCluster(options: EmbeddedServerOptions, log: string[]): EmbeddedP
     persistent: !options.ephemeral,
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
-    postgresFlags: serverFlags(options.ephemeral ?? false),
+    postgresFlags: serverFlags(options),
     onLog: keep,
     onError: keep,
   });
@@ -86,9 +90,15 @@ export async function freePort(): Promise<number> {
 }
 
 /** A throw-away cluster in a fresh temporary directory, on a free port. */
-export async function startThrowAwayServer(): Promise<EmbeddedServer> {
+export async function startThrowAwayServer(options: { durable?: boolean } = {}): Promise<EmbeddedServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'shared-db-pg-'));
-  return startEmbeddedServer({ dataDir, port: await freePort(), password: 'postgres', ephemeral: true });
+  return startEmbeddedServer({
+    dataDir,
+    port: await freePort(),
+    password: 'postgres',
+    ephemeral: true,
+    durable: options.durable,
+  });
 }
 
 /** Starts a server that lives as long as this process (it is stopped on exit and on Ctrl-C). */
@@ -152,7 +162,7 @@ export async function startDetachedServer(options: EmbeddedServerOptions): Promi
   const log: string[] = [];
   await initialiseOnce(createCluster(options, log), options.dataDir);
   // pg_ctl hands -o to a shell: an empty setting needs explicit quotes.
-  const flags = [...serverFlags(false), '-p', String(options.port)]
+  const flags = [...serverFlags({ ...options, ephemeral: false }), '-p', String(options.port)]
     .map((flag) => (flag.endsWith('=') ? `${flag}''` : flag))
     .join(' ');
   const started = await runPgCtl([
