@@ -17,7 +17,7 @@ import {
   queryReporter,
   toLogger,
 } from './logger.js';
-import { QueryCache } from './query-cache.js';
+import { QueryCache, type RunCompiled } from './query-cache.js';
 import type { ConfigurationCache } from './repositories/post-search.js';
 import { type PostsRepository, postsRepository } from './repositories/posts.js';
 import { type RolesRepository, rolesRepository } from './repositories/roles.js';
@@ -148,12 +148,15 @@ interface SharedState {
   queries: QueryCache;
 }
 
-/** The repositories over one Kysely instance (the pool's, or a transaction's). */
-function repositoriesOn(kysely: Kysely<DB>, shared: SharedState) {
-  const users = usersRepository(kysely, shared.queries);
+/**
+ * The repositories over one Kysely instance (the pool's, or a transaction's); `run` executes their
+ * compiled statements (default: through that Kysely instance).
+ */
+function repositoriesOn(kysely: Kysely<DB>, shared: SharedState, run?: RunCompiled) {
+  const users = usersRepository(kysely, shared.queries, run);
   return {
     users,
-    posts: postsRepository(kysely, shared.textSearchConfigurations, shared.queries),
+    posts: postsRepository(kysely, shared.textSearchConfigurations, shared.queries, run),
     roles: rolesRepository(kysely, users),
   };
 }
@@ -358,13 +361,23 @@ export function createDatabase(
 
   const executeRaw = executeRawOn(kysely);
   const shared: SharedState = { textSearchConfigurations: {}, queries: new QueryCache() };
+  // Outside transactions a compiled statement goes straight to a pooled connection, through the same
+  // guard Kysely's connections pass (disconnect, the outer-db-in-a-transaction check, the wait's timing).
+  const runOnPool: RunCompiled = async <R>(query: CompiledQuery<R>) => {
+    const connection = await guardedPool.connect();
+    try {
+      return (await connection.query(query.sql, [...query.parameters])) as { rows: R[] };
+    } finally {
+      connection.release();
+    }
+  };
   const scopeOf = transactionScope(shared);
   const checkEvent = (event: string) => {
     if (event !== 'query') throw new TypeError(`unknown event "${event}": the only event is "query"`);
   };
   return {
     kysely,
-    ...repositoriesOn(kysely, shared),
+    ...repositoriesOn(kysely, shared, runOnPool),
     executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) =>
       rawOptions.statementTimeoutMs === undefined
         ? executeRaw<Row>(text, params)

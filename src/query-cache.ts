@@ -68,3 +68,9 @@ export class QueryCache {
     return this.#templates.size;
   }
 }
+
+/**
+ * Runs a compiled statement: through Kysely inside a transaction (its connection), and straight on a
+ * pooled connection otherwise, which spares every call Kysely's executor.
+ */
+export type RunCompiled = <R>(query: CompiledQuery<R>) => Promise<{ rows: R[] }>;

@@ -11,7 +11,7 @@ import type { DB } from '../../db-types/index.js';
 import { ValidationError } from '../errors.js';
 import type { Page, Post } from '../models.js';
 import { packCursor, unpackCursor } from '../pagination.js';
-import { placeholder, type QueryCache } from '../query-cache.js';
+import { placeholder, type QueryCache, type RunCompiled } from '../query-cache.js';
 import * as fullText from '../sql/full-text.js';
 import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from '../validation.js';
 import { withDatabaseErrors } from '../with-database-errors.js';
@@ -188,6 +188,7 @@ export async function searchPosts(
   kysely: Kysely<DB>,
   cache: ConfigurationCache,
   queries: QueryCache,
+  run: RunCompiled,
   text: string,
   options: SearchOptions,
 ): Promise<Page<PostSearchHit>> {
@@ -205,7 +206,7 @@ export async function searchPosts(
             rank: plan.after?.rank,
             id: plan.after?.id,
           });
-    const { rows } = await kysely.executeQuery(query);
+    const { rows } = await run(query);
     const items = rows.slice(0, plan.limit) as PostSearchHit[];
     const last = items.at(-1);
     return { items, nextCursor: rows.length > plan.limit && last ? encodeCursor(last) : undefined };

@@ -9,7 +9,7 @@ import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
 import type { NoInclude, Page, Post, SoftDeleteFilter, User } from '../models.js';
 import { type Keyset, type PageOptions, type PagePlan, planPage, toPage } from '../pagination.js';
-import { placeholder, QueryCache } from '../query-cache.js';
+import { placeholder, QueryCache, type RunCompiled } from '../query-cache.js';
 import {
   type CreatePostInput,
   countByAuthorOptionsSchema,
@@ -191,6 +191,7 @@ export function postsRepository(
   kysely: Kysely<DB>,
   configurations: ConfigurationCache = {},
   queries: QueryCache = new QueryCache(),
+  run: RunCompiled = (query) => kysely.executeQuery(query),
 ): PostsRepository {
   const notFound = (id: string, state = '') => new NotFoundError('Post', `id "${id}"${state}`);
 
@@ -225,11 +226,7 @@ export function postsRepository(
         .returning(postColumns);
     return withDatabaseErrors(async () => {
       const row = cacheAs
-        ? (
-            await kysely.executeQuery(
-              queries.template(cacheAs, () => build(placeholder('id'))).fill<Post>({ id }),
-            )
-          ).rows[0]
+        ? (await run(queries.template(cacheAs, () => build(placeholder('id'))).fill<Post>({ id }))).rows[0]
         : await build(id).executeTakeFirst();
       if (!row) throw notFound(id, state === 'live' ? '' : ' (not a soft-deleted post)');
       return row;
@@ -265,7 +262,7 @@ export function postsRepository(
       ),
     );
     return withDatabaseErrors(async () => {
-      const { rows } = await kysely.executeQuery(
+      const { rows } = await run(
         template.fill<PostRow>({
           ...condition.values,
           fetch: plan.limit + 1,
@@ -364,7 +361,7 @@ export function postsRepository(
       return updateVisible(id, { metadata: metadataAfter(data) });
     },
 
-    search: (text, options = {}) => searchPosts(kysely, configurations, queries, text, options),
+    search: (text, options = {}) => searchPosts(kysely, configurations, queries, run, text, options),
 
     async update(id, patch) {
       const data = validate(updatePostSchema, patch);

@@ -9,7 +9,7 @@ import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
 import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from '../models.js';
 import { type PageOptions, planPage, toPage } from '../pagination.js';
-import { placeholder, QueryCache } from '../query-cache.js';
+import { placeholder, QueryCache, type RunCompiled } from '../query-cache.js';
 import {
   type CreateUserInput,
   countUsersOptionsSchema,
@@ -164,7 +164,11 @@ function toUser<I>(row: UserRow): UserWith<I> {
   return row as UserWith<I>;
 }
 
-export function usersRepository(kysely: Kysely<DB>, queries: QueryCache = new QueryCache()): UsersRepository {
+export function usersRepository(
+  kysely: Kysely<DB>,
+  queries: QueryCache = new QueryCache(),
+  run: RunCompiled = (query) => kysely.executeQuery(query),
+): UsersRepository {
   async function findOne<I extends UserInclude>(
     key: 'id' | 'email',
     value: string,
@@ -192,7 +196,7 @@ export function usersRepository(kysely: Kysely<DB>, queries: QueryCache = new Qu
       },
     );
     return withDatabaseErrors(async () => {
-      const { rows } = await kysely.executeQuery(template.fill<UserRow>({ value }));
+      const { rows } = await run(template.fill<UserRow>({ value }));
       const row = rows[0];
       return row && toUser<I>(row);
     });
@@ -267,9 +271,7 @@ export function usersRepository(kysely: Kysely<DB>, queries: QueryCache = new Qu
           .select(['u.created_at as createdAt', 'u.updated_at as updatedAt']),
       );
       return withDatabaseErrors(async () => {
-        const { rows } = await kysely.executeQuery(
-          template.fill<{ createdAt: Date; updatedAt: Date }>(values),
-        );
+        const { rows } = await run(template.fill<{ createdAt: Date; updatedAt: Date }>(values));
         const stamped = rows[0];
         if (!stamped) throw new Error('the nested create returned no row');
         const { createdAt, updatedAt } = stamped;
