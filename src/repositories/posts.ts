@@ -242,12 +242,7 @@ export function postsRepository(
   ): Promise<Page<T>> {
     const plan = planPage(pageOptions);
     // Compiled once per shape: what is included, which posts, which condition, and whether a cursor.
-    const shape = JSON.stringify([
-      include ?? {},
-      deletedState(filter),
-      plan.direction,
-      plan.after !== undefined,
-    ]);
+    const shape = `${include?.author ? 'author' : '-'} ${deletedState(filter)} ${plan.direction} ${plan.after ? 'after' : '-'}`;
     const template = queries.template(`posts.page ${shape} ${condition.shape}`, () =>
       postsPageQuery(
         kysely,
