@@ -177,7 +177,7 @@ async function main(): Promise<void> {
         notes: [
           options.url
             ? 'PostgreSQL given by --url'
-            : 'embedded PostgreSQL on the same machine, default settings',
+            : 'embedded PostgreSQL on the same machine, default (durable) settings',
           `pool of ${POOL_SIZE} connections for the layer and for raw pg; ${cpus().length} cores shared by client and server`,
           `seeded in ${seedSeconds.toFixed(1)} s`,
           ...describeSearchDesignCost(searchCost),
