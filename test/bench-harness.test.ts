@@ -74,6 +74,12 @@ describe('measureCase', () => {
       expect(fastTarget).toMatchObject({ subject: 'fast', pass: true });
       expect(fastTarget?.ratio).toBeCloseTo(ratio, 10);
       expect(fastTarget?.p50Ratio).toBeCloseTo(fast.latencyMs.p50 / slow.latencyMs.p50, 10);
+      // Round by round, fast is about twice slow too; the median lies within the rounds' range.
+      const rounds = fastTarget?.roundRatios ?? { median: 0, min: 0, max: 0 };
+      expect(rounds.median).toBeGreaterThan(1.6);
+      expect(rounds.median).toBeLessThan(2.3);
+      expect(rounds.min).toBeLessThanOrEqual(rounds.median);
+      expect(rounds.max).toBeGreaterThanOrEqual(rounds.median);
       expect(slowTarget).toMatchObject({ subject: 'slow', pass: false });
     }
     // The concurrency-4 run does about four times the work per second of the concurrency-1 run.
@@ -330,6 +336,7 @@ function fakeCase(
       ...t,
       ratio: of(t.subject) / of(t.baseline),
       p50Ratio: of(t.baseline) / of(t.subject),
+      roundRatios: { median: of(t.subject) / of(t.baseline), min: 0.5, max: 3 },
       pass: of(t.subject) / of(t.baseline) >= t.minRatio,
     })),
     slices: [],

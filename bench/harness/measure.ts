@@ -16,7 +16,7 @@
  * the pg driver's parsing and the harness's bookkeeping, which is the same for every variant. The
  * database server's CPU is not in it.
  */
-import { opsPerSecond, summarizeLatencies } from './statistics.js';
+import { opsPerSecond, percentile, summarizeLatencies } from './statistics.js';
 import type {
   BenchCase,
   CaseResult,
@@ -195,7 +195,7 @@ function summarizeCase(
   const targets = c.targets.map((t): TargetResult => {
     const ratio = get(t.subject).opsPerSecond / get(t.baseline).opsPerSecond;
     const p50Ratio = get(t.subject).latencyMs.p50 / get(t.baseline).latencyMs.p50;
-    return { ...t, ratio, p50Ratio, pass: ratio >= t.minRatio };
+    return { ...t, ratio, p50Ratio, roundRatios: roundRatios(slices, t), pass: ratio >= t.minRatio };
   });
   return {
     case: c.name,
@@ -207,6 +207,23 @@ function summarizeCase(
     slices,
     gcBetweenSlices: typeof globalThis.gc === 'function',
   };
+}
+
+/**
+ * The subject's ops/s ÷ the baseline's within each round (their slices ran back to back), so a slow
+ * minute of the machine weighs on both sides of one ratio: the median and the range show how far the
+ * whole-run ratio can be trusted.
+ */
+function roundRatios(slices: readonly SliceResult[], t: Target): TargetResult['roundRatios'] {
+  const ratios: number[] = [];
+  for (const round of new Set(slices.map((s) => s.round))) {
+    const subject = slices.find((s) => s.round === round && s.variant === t.subject);
+    const baseline = slices.find((s) => s.round === round && s.variant === t.baseline);
+    if (subject && baseline && baseline.opsPerSecond > 0)
+      ratios.push(subject.opsPerSecond / baseline.opsPerSecond);
+  }
+  ratios.sort((a, b) => a - b);
+  return { median: percentile(ratios, 50), min: ratios[0] ?? 0, max: ratios.at(-1) ?? 0 };
 }
 
 function checkCase(c: BenchCase): void {

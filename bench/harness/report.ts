@@ -87,7 +87,7 @@ export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
     '',
     'ops/s = operations ÷ wall time over all rounds (operations in flight at a slice end are waited for and ' +
       'counted); rounds ops/s = slowest–fastest round; p50/p99 = nearest-rank latency of one operation; ' +
-      `ratio = ops/s ÷ the baseline's ops/s, ✓ when at least the target's minimum. ${CPU_NOTE}`,
+      `ratio = ops/s ÷ the baseline's ops/s, ✓ when at least the target's minimum; per round = the same ratio within each round: median (slowest–fastest). ${CPU_NOTE}`,
     '',
     `![throughput relative to baseline](${encodeURIComponent(meta.label)}.svg)`,
     '',
@@ -153,6 +153,7 @@ function versus(r: CaseResult, v: VariantResult): string {
       .map(
         (t) =>
           `${formatRatio(t.ratio)} vs ${t.baseline} (min ${formatRatio(t.minRatio)}) ${t.pass ? '✓' : '✗'}` +
+          `, per round ${formatRatio(t.roundRatios.median)} (${formatRatio(t.roundRatios.min)}–${formatRatio(t.roundRatios.max)})` +
           `, p50 ${formatRatio(t.p50Ratio)}`,
       )
       .join('; ');

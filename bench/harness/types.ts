@@ -98,6 +98,8 @@ export interface TargetResult extends Target {
   ratio: number;
   /** Subject p50 ÷ baseline p50, for information: above 1 the subject's typical operation is slower. */
   p50Ratio: number;
+  /** The same ratio round by round (subject and baseline slices of one round): median and range. */
+  roundRatios: { median: number; min: number; max: number };
   pass: boolean;
 }
 
