@@ -1,4 +1,5 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
+import { createIndexConcurrently } from '../src/concurrent-index.js';
 import { migrationSchema } from '../src/migration-schema.js';
 
 const indexName = 'pg_posts_search_vector_idx';
@@ -46,7 +47,7 @@ export async function up(pgm: MigrationBuilder): Promise<void> {
     );
   }
   await backfill(pgm, posts);
-  await buildIndex(pgm, schema.name, schema.qualify(indexName), posts);
+  await createIndexConcurrently(pgm, schema, indexName, `${posts} USING gin (search_vector)`);
 }
 
 /** Fills existing rows by primary-key ranges, one short transaction per batch. */
@@ -63,27 +64,6 @@ async function backfill(pgm: MigrationBuilder, posts: string): Promise<void> {
     const last: string | null = rows[0]?.last ?? null;
     if (last === null) return;
     after = last;
-  }
-}
-
-/** CREATE INDEX CONCURRENTLY, replacing an invalid leftover of an earlier failed build. */
-async function buildIndex(pgm: MigrationBuilder, schemaName: string, index: string, posts: string) {
-  const existing = await pgm.db.query(
-    `SELECT i.indisvalid AS valid
-       FROM pg_catalog.pg_index i
-       JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2`,
-    [schemaName, indexName],
-  );
-  const valid: boolean | undefined = existing.rows[0]?.valid;
-  if (valid === true) return;
-  if (valid === false) await pgm.db.query(`DROP INDEX CONCURRENTLY ${index}`);
-  try {
-    await pgm.db.query(`CREATE INDEX CONCURRENTLY ${indexName} ON ${posts} USING gin (search_vector)`);
-  } catch (error) {
-    await pgm.db.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`).catch(() => undefined);
-    throw error;
   }
 }
 

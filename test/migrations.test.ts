@@ -36,6 +36,8 @@ const settingsFor = (url: string) => parseConnectionUrl(url, 'TEST_DATABASE_URL'
 /** How many migrations come before the one whose file name contains `name`. */
 const countBefore = (name: string) => migrationFiles.findIndex((file) => file.includes(name));
 const fileOf = (name: string) => migrationFiles[countBefore(name)] as string;
+/** The helper the concurrent-index migrations build with. */
+const concurrentIndexSource = readFile(join(MIGRATIONS_DIR, '../src/concurrent-index.ts'), 'utf8');
 
 afterAll(async () => {
   for (const name of created) await dropDatabase(adminUrl, name);
@@ -260,7 +262,8 @@ describe('the concurrent indexes of the repository queries', () => {
   it('runs outside a transaction', async () => {
     const source = await readFile(join(MIGRATIONS_DIR, fileOf(migration)), 'utf8');
     expect(source).toContain('pgm.noTransaction()');
-    expect(source).toContain('CREATE INDEX CONCURRENTLY');
+    expect(source).toContain('createIndexConcurrently(');
+    expect(await concurrentIndexSource).toContain('CREATE INDEX CONCURRENTLY');
   });
 });
 
@@ -298,7 +301,8 @@ describe('the concurrent profile_image index', () => {
   it('runs outside a transaction and the column migration inside one', async () => {
     const source = await readFile(join(MIGRATIONS_DIR, fileOf('_index-users-profile-image')), 'utf8');
     expect(source).toContain('pgm.noTransaction()');
-    expect(source).toContain('CREATE INDEX CONCURRENTLY');
+    expect(source).toContain('createIndexConcurrently(');
+    expect(await concurrentIndexSource).toContain('CREATE INDEX CONCURRENTLY');
     const column = await readFile(join(MIGRATIONS_DIR, fileOf('_add-users-profile-image')), 'utf8');
     expect(column).not.toContain('noTransaction');
   });

@@ -126,7 +126,7 @@ function wherePlaceholders(where: PostWhere = {}): PostWhere {
   return Object.fromEntries(
     Object.entries(where)
       .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => [key, value === undefined ? value : placeholder(`where.${key}`)]),
+      .map(([key]) => [key, placeholder(`where.${key}`)]),
   );
 }
 
