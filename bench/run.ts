@@ -41,28 +41,24 @@ function positive(name: string, text: string): number {
   return value;
 }
 
+const argumentOptions = {
+  posts: { type: 'string', default: '100000' },
+  'posts-per-user': { type: 'string', default: '20' },
+  seed: { type: 'string', default: '1' },
+  concurrency: { type: 'string', default: '1,10' },
+  rounds: { type: 'string', default: '5' },
+  'slice-ms': { type: 'string', default: '1000' },
+  'warmup-ms': { type: 'string', default: '1000' },
+  label: { type: 'string' },
+  url: { type: 'string' },
+  check: { type: 'boolean', default: false },
+  only: { type: 'string' },
+} as const;
+
 function readArguments() {
-  let parsed: ReturnType<typeof parse>;
-  function parse() {
-    return parseArgs({
-      options: {
-        posts: { type: 'string', default: '100000' },
-        'posts-per-user': { type: 'string', default: '20' },
-        seed: { type: 'string', default: '1' },
-        concurrency: { type: 'string', default: '1,10' },
-        rounds: { type: 'string', default: '5' },
-        'slice-ms': { type: 'string', default: '1000' },
-        'warmup-ms': { type: 'string', default: '1000' },
-        label: { type: 'string' },
-        url: { type: 'string' },
-        check: { type: 'boolean', default: false },
-        only: { type: 'string' },
-      },
-      strict: true,
-    });
-  }
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof argumentOptions; strict: true }>>;
   try {
-    parsed = parse();
+    parsed = parseArgs({ options: argumentOptions, strict: true });
   } catch (error) {
     console.error(`${(error as Error).message}\n${usage}`);
     process.exit(2);

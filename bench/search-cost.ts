@@ -4,6 +4,7 @@
  * takes it). Each insert runs in a transaction that is rolled back, so the data stays as seeded.
  */
 import type pg from 'pg';
+import { percentile } from './harness/statistics.js';
 
 export interface SearchDesignCost {
   postsTableBytes: number;
@@ -18,7 +19,7 @@ export interface SearchDesignCost {
 const ROWS = 10_000;
 const REPEATS = 3;
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+const median = (values: number[]) => percentile(Float64Array.from(values).sort(), 50);
 
 async function timedInsert(client: pg.ClientBase, withoutVector: boolean): Promise<number> {
   await client.query('BEGIN');
