@@ -30,8 +30,9 @@ const settingsFor = (url: string) => parseConnectionUrl(url, 'TEST_DATABASE_URL'
 const COLUMN_MIGRATION = '1795773600003_add-users-profile-image';
 const INDEX_MIGRATION = '1795773600004_index-users-profile-image-concurrently';
 /** Every migration, and how many there are up to and including INDEX_MIGRATION (the later ones stay down). */
-const MIGRATION_COUNT = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).length;
-const THROUGH_INDEX = 5;
+const MIGRATION_FILES = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).sort();
+const MIGRATION_COUNT = MIGRATION_FILES.length;
+const THROUGH_INDEX = MIGRATION_FILES.indexOf(`${INDEX_MIGRATION}.ts`) + 1;
 
 async function emptyDatabase(): Promise<string> {
   const name = uniqueDatabaseName('shared_db_load');
