@@ -21,7 +21,14 @@ import type { BenchCase, BenchMeta, CaseResult, SuiteResult, Variant } from '../
 const dir = mkdtempSync(join(tmpdir(), 'shared-db-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+// Node's timers may fire up to a millisecond early by performance.now()'s clock, so this waits
+// until that clock has really moved `ms` on: the latencies asserted below are lower bounds.
+async function sleep(ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  for (let left = ms; left > 0; left = until - performance.now()) {
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(left)));
+  }
+}
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
