@@ -1,8 +1,11 @@
 /**
- * The benchmark's cases, reads first: the writes grow the tables and fill the GIN indexes' pending lists,
- * which a search would then have to read through. The benchmark's cases: each repository operation against the same operation written by hand with `pg`
- * on a pool of the same size, plus the targets it must reach. `expectedSql` is what the layer must send
- * for the ratio to compare like with like (checked before measuring, parameters included).
+ * The benchmark's cases: each repository operation against the same SQL written by hand and sent with
+ * `pg` on a pool of the same size, twice: as a named prepared statement (`raw pg named`: parsed and
+ * planned once per connection, as the layer's statements are) and unnamed (`raw pg`: parsed and planned
+ * on every call, as most hand-written `pg` code does). `probe` is one layer call and the SQL it must send
+ * for the ratios to compare like with like (checked before measuring, parameters included). Reads come
+ * first: the writes grow the tables and fill the GIN indexes' pending lists, which a search would then
+ * have to read through.
  */
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
@@ -10,30 +13,108 @@ import { SPEC_SEARCH_SQL } from '../scripts/lib/spec-queries.js';
 import type { Database } from '../src/database.js';
 import type { Fixtures } from './fixtures.js';
 import * as hand from './hand-written-sql.js';
-import type { BenchCase } from './harness/types.js';
+import type { BenchCase, Target, Variant } from './harness/types.js';
 
 const PAGE = 20;
 
+/** Stands in an expected parameter for an id the layer generates itself: any cuid2, the same one per label. */
+export class GeneratedId {
+  constructor(readonly label: string) {}
+}
+
 export interface CheckedCase extends BenchCase {
-  /** One layer call (on the database given), for the SQL check, and what the hand-written variant sends. */
+  /** One layer call (on the database given), for the SQL check, and what the hand-written variants send. */
   probe?: { layer(db: Database): Promise<unknown>; expected: Array<{ sql: string; params: unknown[] }> };
 }
 
 /** The variant every target measures. */
 export const LAYER = 'layer';
+/** The hand-written SQL as a named prepared statement: what every operation's first target compares with. */
+export const RAW_NAMED = 'raw pg named';
+/** The same SQL unnamed. */
 export const RAW = 'raw pg';
+
+/** Names of the hand-written prepared statements: per case, apart from the layer's `shared_db_<hash>`. */
+const NAME = {
+  userById: 'bench_user_by_id',
+  postsFirstPage: 'bench_posts_first_page',
+  postsPageAfter: 'bench_posts_page_after',
+  postsByMetadata: 'bench_posts_by_metadata',
+  search: 'bench_search_posts',
+  softDelete: 'bench_soft_delete_post',
+  restore: 'bench_restore_post',
+  createUser: 'bench_create_user',
+} as const;
 
 export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runId: string): CheckedCase[] {
   const { userIds, postIdsByWorker, deep, category, tag, search } = fixtures;
   const pick = <T>(items: readonly T[], worker: number, i: number) =>
     items[(i * 7919 + worker * 104_729) % items.length] as T;
-  const sameAsRaw = (minRatio = 0.9) => [{ baseline: RAW, subject: LAYER, minRatio }];
+  /** `raw pg named` and `raw pg`: the one statement `text` with the values of call i of a worker. */
+  const byHand = (
+    name: string,
+    text: string,
+    values: (worker: number, i: number) => unknown[],
+  ): Variant[] => [
+    {
+      name: RAW_NAMED,
+      run: async (w, i) => {
+        await pool.query({ name, text, values: values(w, i) });
+      },
+    },
+    {
+      name: RAW,
+      run: async (w, i) => {
+        await pool.query(text, values(w, i));
+      },
+    },
+  ];
+  /** The first target is the case's baseline in the reports and the chart. */
+  const targets = (unnamedMinRatio = 0.9): Target[] => [
+    { baseline: RAW_NAMED, subject: LAYER, minRatio: 0.9 },
+    { baseline: RAW, subject: LAYER, minRatio: unnamedMinRatio },
+  ];
   const metadataParams = [JSON.stringify({ category }), JSON.stringify({ tags: [tag] }), PAGE + 1];
   const searchParams = ['english', 'english', search.word, 'english', search.word, 'english', search.word];
   const firstUser = userIds[0] as string;
   const firstPost = postIdsByWorker[0]?.[0] as string;
-  // Emails must be new on every call, across concurrencies too.
+  // Emails must be new on every call, across variants and concurrencies too.
   let created = 0;
+  const newUser = {
+    name: 'Bench',
+    post: { title: 'A first post', content: 'Hello from the benchmark', metadata: { category } },
+    role: 'author',
+  };
+  /** users.create's parameters, in the order the layer sends them; the probe passes GeneratedIds. */
+  const createParams = (
+    email: string,
+    user: unknown = createId(),
+    post: unknown = createId(),
+    role: unknown = createId(),
+  ) => [
+    user,
+    email,
+    newUser.name,
+    null,
+    post,
+    newUser.post.title,
+    newUser.post.content,
+    false,
+    user,
+    JSON.stringify(newUser.post.metadata),
+    role,
+    newUser.role,
+    null,
+    user,
+  ];
+  const createWithLayer = (layerDb: Database, email: string) =>
+    layerDb.users.create({
+      email,
+      name: newUser.name,
+      posts: [newUser.post],
+      roles: [{ name: newUser.role }],
+    });
+  const probeEmail = `probe-${runId}@example.com`;
 
   return [
     {
@@ -45,14 +126,10 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
             await db.users.getById(pick(userIds, w, i), { include: { posts: true, roles: true } });
           },
         },
-        {
-          name: RAW,
-          run: async (w, i) => {
-            await pool.query(hand.USER_WITH_RELATIONS, [pick(userIds, w, i), 1]);
-          },
-        },
+        ...byHand(NAME.userById, hand.USER_WITH_RELATIONS, (w, i) => [pick(userIds, w, i), 1]),
       ],
-      targets: sameAsRaw(),
+      // Its statement is the costliest to plan: prepared, the layer should beat the unnamed one clearly.
+      targets: targets(1.5),
       probe: {
         layer: (probeDb) => probeDb.users.getById(firstUser, { include: { posts: true, roles: true } }),
         expected: [{ sql: hand.USER_WITH_RELATIONS, params: [firstUser, 1] }],
@@ -67,14 +144,9 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
             await db.posts.findMany({ include: { author: true }, first: PAGE });
           },
         },
-        {
-          name: RAW,
-          run: async () => {
-            await pool.query(hand.POSTS_FIRST_PAGE, [PAGE + 1]);
-          },
-        },
+        ...byHand(NAME.postsFirstPage, hand.POSTS_FIRST_PAGE, () => [PAGE + 1]),
       ],
-      targets: sameAsRaw(),
+      targets: targets(),
       probe: {
         layer: (probeDb) => probeDb.posts.findMany({ include: { author: true }, first: PAGE }),
         expected: [{ sql: hand.POSTS_FIRST_PAGE, params: [PAGE + 1] }],
@@ -89,14 +161,9 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
             await db.posts.findMany({ include: { author: true }, first: PAGE, after: deep.cursor });
           },
         },
-        {
-          name: RAW,
-          run: async () => {
-            await pool.query(hand.POSTS_PAGE_AFTER, [deep.createdAt, deep.id, PAGE + 1]);
-          },
-        },
+        ...byHand(NAME.postsPageAfter, hand.POSTS_PAGE_AFTER, () => [deep.createdAt, deep.id, PAGE + 1]),
       ],
-      targets: sameAsRaw(),
+      targets: targets(),
       probe: {
         layer: (probeDb) =>
           probeDb.posts.findMany({ include: { author: true }, first: PAGE, after: deep.cursor }),
@@ -112,14 +179,9 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
             await db.posts.findByMetadata({ category, tags: { any: [tag] } }, { first: PAGE });
           },
         },
-        {
-          name: RAW,
-          run: async () => {
-            await pool.query(hand.POSTS_BY_METADATA, metadataParams);
-          },
-        },
+        ...byHand(NAME.postsByMetadata, hand.POSTS_BY_METADATA, () => metadataParams),
       ],
-      targets: sameAsRaw(),
+      targets: targets(),
       probe: {
         layer: (probeDb) => probeDb.posts.findByMetadata({ category, tags: { any: [tag] } }, { first: PAGE }),
         expected: [{ sql: hand.POSTS_BY_METADATA, params: metadataParams }],
@@ -134,12 +196,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
             await db.posts.search(search.word, { first: PAGE });
           },
         },
-        {
-          name: RAW,
-          run: async () => {
-            await pool.query(hand.SEARCH_POSTS, [...searchParams, true, PAGE + 1]);
-          },
-        },
+        ...byHand(NAME.search, hand.SEARCH_POSTS, () => [...searchParams, true, PAGE + 1]),
         {
           name: 'spec query by hand',
           run: async () => {
@@ -147,10 +204,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
           },
         },
       ],
-      targets: [
-        { baseline: 'spec query by hand', subject: LAYER, minRatio: 10 },
-        { baseline: RAW, subject: LAYER, minRatio: 0.9 },
-      ],
+      targets: [...targets(), { baseline: 'spec query by hand', subject: LAYER, minRatio: 10 }],
       probe: {
         layer: (probeDb) => probeDb.posts.search(search.word, { first: PAGE }),
         expected: [{ sql: hand.SEARCH_POSTS, params: [...searchParams, true, PAGE + 1] }],
@@ -168,6 +222,14 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
           },
         },
         {
+          name: RAW_NAMED,
+          run: async (w, i) => {
+            const id = pick(postIdsByWorker[w] ?? [], 0, i);
+            await pool.query({ name: NAME.softDelete, text: hand.SOFT_DELETE_POST, values: [id] });
+            await pool.query({ name: NAME.restore, text: hand.RESTORE_POST, values: [null, id] });
+          },
+        },
+        {
           name: RAW,
           run: async (w, i) => {
             const id = pick(postIdsByWorker[w] ?? [], 0, i);
@@ -176,7 +238,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
           },
         },
       ],
-      targets: sameAsRaw(),
+      targets: targets(),
       probe: {
         layer: async (probeDb) => {
           await probeDb.posts.softDelete(firstPost);
@@ -194,14 +256,12 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
         {
           name: LAYER,
           run: async () => {
-            await db.users.create({
-              email: `layer-${runId}-${created++}@example.com`,
-              name: 'Bench Layer',
-              posts: [{ title: 'A first post', content: 'Hello from the benchmark', metadata: { category } }],
-              roles: [{ name: 'author' }],
-            });
+            await createWithLayer(db, `layer-${runId}-${created++}@example.com`);
           },
         },
+        ...byHand(NAME.createUser, hand.CREATE_USER_WITH_POST_AND_ROLE, () =>
+          createParams(`raw-${runId}-${created++}@example.com`),
+        ),
         {
           name: 'raw pg transaction',
           run: async () => {
@@ -211,18 +271,18 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
               await client.query('BEGIN');
               await client.query(hand.INSERT_USER, [
                 userId,
-                `raw-${runId}-${created++}@example.com`,
-                'Bench Raw',
+                `raw-tx-${runId}-${created++}@example.com`,
+                newUser.name,
               ]);
               await client.query(hand.INSERT_POST, [
                 createId(),
-                'A first post',
-                'Hello from the benchmark',
+                newUser.post.title,
+                newUser.post.content,
                 false,
                 userId,
-                JSON.stringify({ category }),
+                JSON.stringify(newUser.post.metadata),
               ]);
-              await client.query(hand.INSERT_ROLE, [createId(), 'author', null, userId]);
+              await client.query(hand.INSERT_ROLE, [createId(), newUser.role, null, userId]);
               await client.query('COMMIT');
             } catch (error) {
               await client.query('ROLLBACK').catch(() => undefined);
@@ -233,7 +293,26 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
           },
         },
       ],
-      targets: [{ baseline: 'raw pg transaction', subject: LAYER, minRatio: 1.5 }],
+      // The single statement against the five round trips a straightforward transaction takes; the
+      // unnamed single statement is shown without a target.
+      targets: [
+        { baseline: RAW_NAMED, subject: LAYER, minRatio: 0.9 },
+        { baseline: 'raw pg transaction', subject: LAYER, minRatio: 1.5 },
+      ],
+      probe: {
+        layer: (probeDb) => createWithLayer(probeDb, probeEmail),
+        expected: [
+          {
+            sql: hand.CREATE_USER_WITH_POST_AND_ROLE,
+            params: createParams(
+              probeEmail,
+              new GeneratedId('user'),
+              new GeneratedId('post'),
+              new GeneratedId('role'),
+            ),
+          },
+        ],
+      },
     },
   ];
 }

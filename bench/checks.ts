@@ -1,13 +1,14 @@
 /**
  * Before anything is measured: the layer sends exactly the hand-written SQL with the same parameters
- * (so a ratio compares the client's work only), both return the same rows, and search returns the same
- * top results as the spec's own query.
+ * (so a ratio compares the client's work only), both return (or, for the nested create, store) the same
+ * rows, and search returns the same top results as the spec's own query.
  */
+import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
 import { SPEC_SEARCH_SQL } from '../scripts/lib/spec-queries.js';
 import type { DatabaseConfig } from '../src/config.js';
 import { createDatabase, type Database } from '../src/database.js';
-import type { CheckedCase } from './cases.js';
+import { type CheckedCase, GeneratedId } from './cases.js';
 import type { Fixtures } from './fixtures.js';
 import * as hand from './hand-written-sql.js';
 
@@ -17,6 +18,31 @@ export class BenchCheckError extends Error {
 
 const comparable = (params: readonly unknown[]) =>
   JSON.stringify(params, (_, value) => (value instanceof Date ? value.toISOString() : value));
+
+/** What createId() makes: 24 lower-case letters and digits, starting with a letter. */
+const CUID2 = /^[a-z][a-z0-9]{23}$/;
+
+/**
+ * The expected parameters with each GeneratedId replaced by the id the layer sent in its place, when
+ * that is a cuid2 and every slot of one label holds the same id (and other labels other ids); left as
+ * it is otherwise, so the comparison fails and shows both.
+ */
+function bindGeneratedIds(expected: readonly unknown[], sent: readonly unknown[]): unknown[] {
+  const bound = new Map<string, unknown>();
+  const ids = new Set<unknown>();
+  return expected.map((value, index) => {
+    if (!(value instanceof GeneratedId)) return value;
+    const id = sent[index];
+    const same = bound.get(value.label);
+    if (typeof id !== 'string' || !CUID2.test(id)) return `<a generated id: ${value.label}>`;
+    if (same === undefined && !ids.has(id)) {
+      bound.set(value.label, id);
+      ids.add(id);
+      return id;
+    }
+    return same === id ? id : `<the generated id ${value.label}, once per statement>`;
+  });
+}
 
 export async function checkSameSql(config: DatabaseConfig, cases: readonly CheckedCase[]): Promise<void> {
   const db = createDatabase(config, { logParameters: true });
@@ -33,9 +59,9 @@ export async function checkSameSql(config: DatabaseConfig, cases: readonly Check
         sql: hand.normalizeSql(query.sql),
         params: comparable(query.params),
       }));
-      const want = c.probe.expected.map((query) => ({
+      const want = c.probe.expected.map((query, k) => ({
         sql: hand.normalizeSql(query.sql),
-        params: comparable(query.params),
+        params: comparable(bindGeneratedIds(query.params, sent[k]?.params ?? [])),
       }));
       if (JSON.stringify(got) !== JSON.stringify(want)) {
         throw new BenchCheckError(
@@ -102,4 +128,57 @@ export async function checkSameResults(db: Database, pool: pg.Pool, fixtures: Fi
       .sort();
   expectSame('search top results', above(page.items), above(specTop));
   if (page.items.length !== 20) throw new BenchCheckError('search: expected a full page of 20 hits');
+
+  // Nested create: the hand-written statement stores the same user, post and role as the layer.
+  const input = {
+    name: 'Check',
+    post: {
+      title: 'A post',
+      content: 'Its text',
+      published: false,
+      metadata: { category: fixtures.category },
+    },
+    role: { name: 'author', description: null },
+  };
+  const layerUser = await db.users.create({
+    email: `check-layer-${createId()}@example.com`,
+    name: input.name,
+    posts: [input.post],
+    roles: [input.role],
+  });
+  const rawUserId = createId();
+  await pool.query(hand.CREATE_USER_WITH_POST_AND_ROLE, [
+    rawUserId,
+    `check-raw-${createId()}@example.com`,
+    input.name,
+    null,
+    createId(),
+    input.post.title,
+    input.post.content,
+    input.post.published,
+    rawUserId,
+    JSON.stringify(input.post.metadata),
+    createId(),
+    input.role.name,
+    input.role.description,
+    rawUserId,
+  ]);
+  const stored = async (id: string) => {
+    const row = (await pool.query(hand.USER_WITH_RELATIONS, [id, 1])).rows[0];
+    if (!row) throw new BenchCheckError(`nested create: user ${id} was not stored`);
+    return {
+      name: row.name,
+      posts: row.posts.map((post: Record<string, unknown>) => [
+        post.title,
+        post.content,
+        post.published,
+        post.metadata,
+      ]),
+      roles: row.roles.map((role: Record<string, unknown>) => [role.name, role.description]),
+    };
+  };
+  const layerStored = await stored(layerUser.id);
+  expectSame('nested create', layerStored, await stored(rawUserId));
+  if (layerStored.posts.length !== 1 || layerStored.roles.length !== 1)
+    throw new BenchCheckError('nested create: expected one post and one role');
 }

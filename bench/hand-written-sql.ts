@@ -1,8 +1,9 @@
 /**
  * The benchmark's baselines: each repository operation's SQL written out by hand, as a developer using
- * `pg` directly would send it. The bench checks, before measuring, that the layer sends exactly this text
- * (whitespace aside), so a ratio compares the same work on the server and differs only in what the
- * client does: building, validating, mapping.
+ * `pg` directly would send it (bench/cases.ts sends each one unnamed and as a named prepared statement).
+ * The bench checks, before measuring, that the layer sends exactly this text (whitespace aside), so a
+ * ratio compares the same work on the server and differs only in what the client does: building,
+ * validating, mapping, and whether the statement is prepared.
  */
 
 const USER_COLUMNS = `"u"."id", "u"."email", "u"."name", "u"."profile_image" as "profileImage",
@@ -83,6 +84,24 @@ from (
 inner join "public"."pg_posts" as "p" on "p"."id" = "hit"."id"
 inner join "public"."pg_users" as "u" on "u"."id" = "p"."authorId"
 order by "hit"."rank" desc, "p"."id"`;
+
+/**
+ * users.create with one post and one role, the layer's single statement (data-modifying CTEs): $1 user
+ * id, $2 email, $3 name, $4 profile image; $5 post id, $6 title, $7 content, $8 published, $9 author
+ * id, $10 metadata; $11 role id, $12 name, $13 description, $14 user id.
+ */
+export const CREATE_USER_WITH_POST_AND_ROLE = `
+with "new_user" as (
+  insert into "public"."pg_users" ("id", "email", "name", "profile_image") values ($1, $2, $3, $4)
+  returning "created_at", "updated_at"),
+"new_posts" as (
+  insert into "public"."pg_posts" ("id", "title", "content", "published", "authorId", "metadata")
+  values ($5, $6, $7, $8, $9, $10) returning "id"),
+"new_roles" as (
+  insert into "public"."pg_roles" ("id", "name", "description", "userId") values ($11, $12, $13, $14)
+  returning "id")
+select "u"."created_at" as "createdAt", "u"."updated_at" as "updatedAt"
+from "new_user" as "u"`;
 
 /** The straightforward nested create: one INSERT per table, in a transaction of its own. */
 export const INSERT_USER = `insert into "public"."pg_users" ("id", "email", "name") values ($1, $2, $3)`;

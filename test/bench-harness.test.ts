@@ -148,6 +148,46 @@ describe('measureCase', () => {
     expect(new Set(calls.map((call) => call.worker))).toEqual(new Set([0, 1]));
   });
 
+  it('gives a subject measured against two baselines both ratios, each also round by round', async () => {
+    // The shape of every bench case: the layer against the same SQL named and unnamed.
+    const result = await measureCase(
+      {
+        name: 'two baselines',
+        variants: [
+          { name: 'layer', run: () => sleep(10) },
+          { name: 'raw pg named', run: () => sleep(10) },
+          { name: 'raw pg', run: () => sleep(20) },
+        ],
+        targets: [
+          { baseline: 'raw pg named', subject: 'layer', minRatio: 0.5 },
+          { baseline: 'raw pg', subject: 'layer', minRatio: 1.5 },
+        ],
+      },
+      { concurrency: 1, warmupMs: 0, sliceMs: 100, rounds: 3 },
+    );
+
+    expect(result.baseline).toBe('raw pg named');
+    expect(result.slices).toHaveLength(9);
+    for (const round of [0, 1, 2])
+      expect(new Set(result.slices.filter((s) => s.round === round).map((s) => s.variant)).size).toBe(3);
+    const ops = (name: string) => result.variants.find((v) => v.name === name)?.opsPerSecond ?? 0;
+    expect(result.variants.map((v) => v.ratioToBaseline)).toEqual([
+      ops('layer') / ops('raw pg named'),
+      1,
+      ops('raw pg') / ops('raw pg named'),
+    ]);
+    const [named, unnamed] = result.targets;
+    expect(named?.ratio).toBeCloseTo(ops('layer') / ops('raw pg named'), 10);
+    expect(named?.ratio).toBeGreaterThan(0.8);
+    expect(named?.ratio).toBeLessThan(1.25);
+    expect(unnamed?.ratio).toBeCloseTo(ops('layer') / ops('raw pg'), 10);
+    expect(unnamed?.ratio).toBeGreaterThan(1.6);
+    expect(unnamed?.ratio).toBeLessThan(2.3);
+    expect(unnamed?.roundRatios.median).toBeGreaterThan(1.6);
+    expect(named?.roundRatios.median).toBeLessThan(1.25);
+    expect(result.targets.map((t) => t.pass)).toEqual([true, true]);
+  });
+
   it('waits for the operations in flight when a slice ends, counts them, and times the slice until they end', async () => {
     let slowCalls = 0;
     const result = await measureCase(
@@ -359,11 +399,14 @@ const suite: SuiteResult = {
       'getById with relations',
       concurrency,
       [
-        ['raw pg', 4000],
         ['layer', 3600],
-        ['raw pg (named)', 4200],
+        ['raw pg named', 4000],
+        ['raw pg', 2000],
       ],
-      [{ baseline: 'raw pg', subject: 'layer', minRatio: 0.8 }],
+      [
+        { baseline: 'raw pg named', subject: 'layer', minRatio: 0.8 },
+        { baseline: 'raw pg', subject: 'layer', minRatio: 1.5 },
+      ],
     ),
     fakeCase(
       EVIL,
@@ -399,35 +442,62 @@ describe('reports', () => {
     ]);
   });
 
-  it('prints an aligned console table with every variant, its ratio and each target’s verdict', () => {
+  it('prints aligned console tables: every variant with its ratio, then every target with its verdict', () => {
     const text = formatConsole(suite);
     const lines = text.trimEnd().split('\n');
-    const rows = lines.filter((l) => /raw pg|layer|spec SQL/.test(l) && !l.startsWith('Targets'));
-    expect(rows).toHaveLength(12);
-    // Every column starts where its title does: right-aligned numbers end under their title's end.
-    const header = lines[0] ?? '';
-    for (const row of rows) {
-      expect(row.indexOf(' raw pg') > 0 || row.indexOf(' layer') > 0 || row.includes(' spec SQL')).toBe(true);
-      const opsEnd = header.indexOf('ops/s') + 'ops/s'.length;
+    const headers = lines.filter((l) => l.startsWith('case '));
+    expect(headers).toHaveLength(2);
+    const [variantHeader = '', targetHeader = ''] = headers;
+    const variantTable = lines.slice(lines.indexOf(variantHeader), lines.indexOf(targetHeader));
+    const targetTable = lines.slice(lines.indexOf(targetHeader));
+    const isRow = (l: string) => !/^(case |-+$|Targets|CPU|$)/.test(l);
+    const variantRows = variantTable.filter(isRow);
+    const targetRows = targetTable.filter(isRow);
+    expect(variantRows).toHaveLength(12);
+    expect(targetRows).toHaveLength(8);
+    // Right-aligned numbers end under their title's end; every row is as wide as the widest.
+    const opsEnd = variantHeader.indexOf('ops/s') + 'ops/s'.length;
+    const versusEnd = variantHeader.indexOf('vs baseline') + 'vs baseline'.length;
+    for (const row of variantRows) {
       expect(row.slice(opsEnd - 5, opsEnd)).toMatch(/\d$/);
       expect(row[opsEnd]).toBe(' ');
-      const versusAt = header.indexOf('vs baseline');
-      expect(row.slice(versusAt - 2, versusAt)).toBe('  ');
-      expect(row[versusAt]).toMatch(/\S/);
+      expect(row.length).toBe(versusEnd);
+      expect(row).toMatch(/(\d\.\d\d×|baseline)$/);
+    }
+    // The case and concurrency stand on a group's first row only.
+    expect(variantRows.filter((row) => row.startsWith('getById with relations'))).toHaveLength(2);
+    expect(variantRows.filter((row) => row.startsWith(' '))).toHaveLength(8);
+    const ratioEnd = targetHeader.indexOf('ratio') + 'ratio'.length;
+    for (const row of targetRows) {
+      expect(row.slice(ratioEnd - 7, ratioEnd)).toMatch(/^\d\.\d\d× [✓✗]$/);
       expect(row).toBe(row.trimEnd());
     }
-    expect(text).toContain('0.90× vs raw pg (min 0.80×) ✓');
-    expect(text).toContain('0.67× vs raw pg (min 0.80×) ✗');
-    expect(text).toContain('4,000');
-    expect(text).toContain('Targets: 2 of 6 missed ✗');
+    expect(variantRows[0]).toMatch(/^getById with relations\s+1\s+layer\s+3,600 .* 0\.90×$/);
+    expect(variantRows[1]).toMatch(/raw pg named .* baseline$/);
+    expect(variantRows[2]).toMatch(/raw pg .* 0\.50×$/);
+    expect(targetRows[0]).toMatch(
+      /^getById with relations\s+1\s+layer ≥ 0\.80× raw pg named\s+0\.90× ✓\s+0\.90× \(0\.50×–3\.00×\)/,
+    );
+    expect(targetRows[1]).toMatch(/^\s+layer ≥ 1\.50× raw pg\s+1\.80× ✓/);
+    expect(text).toContain('layer <x> ≥ 0.80× raw pg  ');
+    expect(text).toContain('0.67× ✗');
+    expect(text).toContain('Targets: 2 of 8 missed ✗');
     expect(text).toContain('pg driver');
   });
 
-  it('writes a markdown table with one row per variant under a header with the meta', () => {
+  it('writes markdown tables, one row per target and one per variant, under a header with the meta', () => {
     const md = formatMarkdown(suite, meta);
     const rows = md.split('\n').filter((l) => /^\| (?!case |---)/.test(l));
-    expect(rows).toHaveLength(12);
-    for (const row of rows) expect(row.split(/(?<!\\)\|/).length - 2).toBe(9);
+    const cells = (row: string) => row.split(/(?<!\\)\|/).length - 2;
+    expect(rows.filter((row) => cells(row) === 6)).toHaveLength(8);
+    expect(rows.filter((row) => cells(row) === 9)).toHaveLength(12);
+    expect(md.indexOf('## Targets')).toBeLessThan(md.indexOf('## Variants'));
+    expect(md).toContain(
+      '| getById with relations | 10 | layer ≥ 1.50× raw pg | 1.80× ✓ | 1.80× (0.50×–3.00×) | 0.56× |',
+    );
+    expect(md).toContain(
+      '| getById with relations | 1 | raw pg named | 4,000 | 3,800–4,160 | 0.250 | 3.00 | 123 | baseline |',
+    );
     expect(md).toContain('search &lt;b&gt;"tom &amp; jerry"&lt;/b&gt; \\| pipes');
     expect(md).not.toContain('<b>');
     for (const text of [
@@ -450,7 +520,7 @@ describe('reports', () => {
     expect(svg).not.toContain('<b>');
     expect(svg).toContain('layer &lt;x&gt;');
     expect(svg.match(/<rect [^>]*height="14"/g)).toHaveLength(12);
-    expect(svg.match(/<line [^>]*stroke-width="3"><title>/g)).toHaveLength(6); // one mark per target
+    expect(svg.match(/<line [^>]*stroke-width="3"><title>/g)).toHaveLength(8); // one mark per target
     expect(svg).toContain(
       'bars ÷ raw pg · layer &lt;x&gt; ≥ 0.80× raw pg <tspan fill="#cf222e" font-weight="bold">✗</tspan>',
     );

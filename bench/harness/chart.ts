@@ -15,7 +15,7 @@ const PLOT_LEFT = 240;
 const PLOT_RIGHT = 690; // the value labels take the rest of the width
 const BAR = 14;
 const BAR_GAP = 4;
-const GROUP_HEADING = 22;
+const GROUP_HEADING = 36; // the case's name, then what the bars are divided by and the targets' verdicts
 const GROUP_GAP = 14;
 const MAX_LABEL_CHARS = 36;
 // Okabe–Ito: distinguishable with the common colour-vision deficiencies.
@@ -95,7 +95,7 @@ export function renderChart(results: SuiteResult, meta: BenchMeta): string {
   let top = plotTop;
   const groups: string[] = [];
   for (const r of results.cases) {
-    // The heading names the case and, on the right, what the bars are divided by and each target's verdict.
+    // The heading names the case; the line under it what the bars are divided by and each target's verdict.
     const verdicts = r.targets.flatMap((t) => [
       ` · ${t.subject} ≥ ${formatRatio(t.minRatio)} ${t.baseline} `,
       t.pass ? { mark: '✓', fill: PASS } : { mark: '✗', fill: FAIL },
@@ -105,10 +105,7 @@ export function renderChart(results: SuiteResult, meta: BenchMeta): string {
         size: 12,
         weight: 'bold',
       }),
-      `<text x="${WIDTH - MARGIN}" y="${top + 14}" text-anchor="end" fill="#57606a" ${HALO}>${[
-        `bars ÷ ${r.baseline}`,
-        ...verdicts,
-      ]
+      `<text x="${MARGIN}" y="${top + 28}" fill="#57606a" ${HALO}>${[`bars ÷ ${r.baseline}`, ...verdicts]
         .map((part) =>
           typeof part === 'string'
             ? xml(part)

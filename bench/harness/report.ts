@@ -1,14 +1,22 @@
 /**
- * Turns measured results into what people read: an aligned console table, the same table as GitHub
- * markdown under a header that says how and where it was measured, and files under bench/results/
- * (markdown, the raw numbers as JSON, and the chart as SVG).
+ * Turns measured results into what people read: two aligned console tables (every variant's numbers,
+ * then every target's verdict), the same tables as GitHub markdown under a header that says how and
+ * where it was measured, and files under bench/results/ (markdown, the raw numbers as JSON, and the
+ * chart as SVG).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { renderChart } from './chart.js';
 import { formatCount, formatMicros, formatMs, formatRatio } from './format.js';
-import type { BenchMeta, CaseResult, FailedTarget, SuiteResult, VariantResult } from './types.js';
+import type {
+  BenchMeta,
+  CaseResult,
+  FailedTarget,
+  SuiteResult,
+  TargetResult,
+  VariantResult,
+} from './types.js';
 
 /** Every target that was not met, with its case and concurrency; empty when all were. */
 export function summarizeTargets(results: SuiteResult): FailedTarget[] {
@@ -26,7 +34,13 @@ export function describeMachine(): BenchMeta['machine'] {
   };
 }
 
-const COLUMNS = [
+interface Column {
+  title: string;
+  align: 'left' | 'right';
+}
+
+/** One row per variant: its own numbers and its ratio to the case baseline. */
+const VARIANT_COLUMNS: readonly Column[] = [
   { title: 'case', align: 'left' },
   { title: 'conc.', align: 'right' },
   { title: 'variant', align: 'left' },
@@ -35,37 +49,57 @@ const COLUMNS = [
   { title: 'p50 ms', align: 'right' },
   { title: 'p99 ms', align: 'right' },
   { title: 'CPU µs/op', align: 'right' },
-  { title: 'vs baseline', align: 'left' },
-] as const;
+  { title: 'vs baseline', align: 'right' },
+];
+
+/** One row per target: the ratio it asks for, what was measured, and how steady it was. */
+const TARGET_COLUMNS: readonly Column[] = [
+  { title: 'case', align: 'left' },
+  { title: 'conc.', align: 'right' },
+  { title: 'target', align: 'left' },
+  { title: 'ratio', align: 'right' },
+  { title: 'per round: median (range)', align: 'left' },
+  { title: 'p50 ratio', align: 'right' },
+];
 
 export function formatConsole(results: SuiteResult): string {
-  const groups = results.cases.map((r) =>
-    r.variants.map((v, k) => {
-      const cells = rowCells(r, v);
-      // The case and concurrency stand on a group's first row only, so groups read as blocks.
-      return k === 0 ? cells : ['', '', ...cells.slice(2)];
-    }),
+  const targets = alignedTable(
+    TARGET_COLUMNS,
+    results.cases.map((r) => r.targets.map((t) => targetCells(r, t))),
   );
-  const header = COLUMNS.map((c) => c.title);
-  const widths = header.map((title, i) =>
-    Math.max(title.length, ...groups.flat().map((row) => row[i]?.length ?? 0)),
+  const variants = alignedTable(
+    VARIANT_COLUMNS,
+    results.cases.map((r) => r.variants.map((v) => variantCells(r, v))),
   );
-  const line = (cells: string[]) =>
+  return `${[...variants, CPU_NOTE, '', ...targets, targetsLine(results)].join('\n')}\n`;
+}
+
+/**
+ * Rows padded to their columns' widths, a rule between groups; the case and concurrency stand on a
+ * group's first row only, so groups read as blocks.
+ */
+function alignedTable(columns: readonly Column[], groups: string[][][]): string[] {
+  const blanked = groups.map((rows) =>
+    rows.map((cells, k) => (k === 0 ? cells : ['', '', ...cells.slice(2)])),
+  );
+  const widths = columns.map((c, i) =>
+    Math.max(c.title.length, ...blanked.flat().map((row) => row[i]?.length ?? 0)),
+  );
+  const line = (cells: readonly string[]) =>
     cells
       .map((cell, i) =>
-        COLUMNS[i]?.align === 'right' ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
+        columns[i]?.align === 'right' ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
       )
       .join('  ')
       .trimEnd();
   const rule = '-'.repeat(widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1));
-  const lines = [line(header)];
-  for (const group of groups) lines.push(rule, ...group.map(line));
-  lines.push(rule, targetsLine(results), CPU_NOTE);
-  return `${lines.join('\n')}\n`;
+  const lines = [line(columns.map((c) => c.title))];
+  for (const group of blanked) lines.push(rule, ...group.map(line));
+  lines.push(rule);
+  return lines;
 }
 
 export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
-  const row = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`;
   const o = meta.options;
   const gc = results.cases.some((r) => r.gcBetweenSlices) ? 'yes' : 'no (run node with --expose-gc)';
   const dataset = Object.entries(meta.dataset)
@@ -85,17 +119,41 @@ export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
     '',
     `**${cell(targetsLine(results))}**`,
     '',
-    'ops/s = operations ÷ wall time over all rounds (operations in flight at a slice end are waited for and ' +
-      'counted); rounds ops/s = slowest–fastest round; p50/p99 = nearest-rank latency of one operation; ' +
-      `ratio = ops/s ÷ the baseline's ops/s, ✓ when at least the target's minimum; per round = the same ratio within each round: median (slowest–fastest). ${CPU_NOTE}`,
-    '',
     `![throughput relative to baseline](${encodeURIComponent(meta.label)}.svg)`,
     '',
-    row(COLUMNS.map((c) => c.title)),
-    `|${COLUMNS.map((c) => (c.align === 'right' ? ' ---: ' : ' --- ')).join('|')}|`,
-    ...results.cases.flatMap((r) => r.variants.map((v) => row(rowCells(r, v)))),
+    '## Targets',
+    '',
+    "ratio = the subject's ops/s ÷ the target baseline's ops/s over all rounds, ✓ when at least the target's " +
+      'minimum; per round = the same ratio within each round (their slices ran in the same round): median ' +
+      "(slowest–fastest); p50 ratio = the subject's median latency ÷ the baseline's (above 1: slower).",
+    '',
+    ...markdownTable(
+      TARGET_COLUMNS,
+      results.cases.flatMap((r) => r.targets.map((t) => targetCells(r, t))),
+    ),
+    '',
+    '## Variants',
+    '',
+    'ops/s = operations ÷ wall time over all rounds (operations in flight at a slice end are waited for and ' +
+      'counted); rounds ops/s = slowest–fastest round; p50/p99 = nearest-rank latency of one operation; ' +
+      "vs baseline = ops/s ÷ the case baseline's ops/s (the case's first target's baseline). " +
+      CPU_NOTE,
+    '',
+    ...markdownTable(
+      VARIANT_COLUMNS,
+      results.cases.flatMap((r) => r.variants.map((v) => variantCells(r, v))),
+    ),
     '',
   ].join('\n');
+}
+
+function markdownTable(columns: readonly Column[], rows: string[][]): string[] {
+  const row = (cells: readonly string[]) => `| ${cells.map(cell).join(' | ')} |`;
+  return [
+    row(columns.map((c) => c.title)),
+    `|${columns.map((c) => (c.align === 'right' ? ' ---: ' : ' --- ')).join('|')}|`,
+    ...rows.map(row),
+  ];
 }
 
 /** Writes `<dir>/<label>.md`, `.json` (meta and every number) and `.svg`; returns the three paths. */
@@ -131,7 +189,7 @@ const CPU_NOTE =
   'CPU µs/op = user + system CPU of the client process per operation: it includes the pg driver ' +
   "parsing results (and the harness's bookkeeping, equal for all variants), not the server's CPU.";
 
-function rowCells(r: CaseResult, v: VariantResult): string[] {
+function variantCells(r: CaseResult, v: VariantResult): string[] {
   return [
     r.case,
     String(r.concurrency),
@@ -141,24 +199,19 @@ function rowCells(r: CaseResult, v: VariantResult): string[] {
     formatMs(v.latencyMs.p50),
     formatMs(v.latencyMs.p99),
     formatMicros(v.cpuMicrosPerOp),
-    versus(r, v),
+    v.name === r.baseline ? 'baseline' : formatRatio(v.ratioToBaseline),
   ];
 }
 
-/** 'baseline', the targets this variant is the subject of (with ✓/✗), or its plain ratio to the baseline. */
-function versus(r: CaseResult, v: VariantResult): string {
-  const own = r.targets.filter((t) => t.subject === v.name);
-  if (own.length > 0)
-    return own
-      .map(
-        (t) =>
-          `${formatRatio(t.ratio)} vs ${t.baseline} (min ${formatRatio(t.minRatio)}) ${t.pass ? '✓' : '✗'}` +
-          `, per round ${formatRatio(t.roundRatios.median)} (${formatRatio(t.roundRatios.min)}–${formatRatio(t.roundRatios.max)})` +
-          `, p50 ${formatRatio(t.p50Ratio)}`,
-      )
-      .join('; ');
-  if (v.name === r.baseline) return 'baseline';
-  return `${formatRatio(v.ratioToBaseline)} vs ${r.baseline}`;
+function targetCells(r: CaseResult, t: TargetResult): string[] {
+  return [
+    r.case,
+    String(r.concurrency),
+    `${t.subject} ≥ ${formatRatio(t.minRatio)} ${t.baseline}`,
+    `${formatRatio(t.ratio)} ${t.pass ? '✓' : '✗'}`,
+    `${formatRatio(t.roundRatios.median)} (${formatRatio(t.roundRatios.min)}–${formatRatio(t.roundRatios.max)})`,
+    formatRatio(t.p50Ratio),
+  ];
 }
 
 function targetsLine(results: SuiteResult): string {
