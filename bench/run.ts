@@ -1,7 +1,7 @@
 /**
  * npm run bench: seeds a database, then measures every repository operation against the same work
- * written by hand with `pg`, interleaved, at each concurrency, and writes the table and a chart to
- * bench/results/. Runs on a throw-away embedded PostgreSQL unless --url names a server (a database
+ * written by hand with `pg` (sent as a named prepared statement and unnamed), interleaved, at each
+ * concurrency, and writes the tables and a chart to bench/results/. Runs on a throw-away embedded PostgreSQL unless --url names a server (a database
  * `shared_db_bench` is created there and dropped afterwards). --check exits 1 when a target is missed.
  *
  *   npm run bench -- [--posts 100000] [--posts-per-user 20] [--seed 1] [--concurrency 1,10]
@@ -174,7 +174,8 @@ async function main(): Promise<void> {
           options.url
             ? 'PostgreSQL given by --url'
             : 'embedded PostgreSQL on the same machine, default (durable) settings',
-          `pool of ${POOL_SIZE} connections for the layer and for raw pg; ${cpus().length} cores shared by client and server`,
+          `pool of ${POOL_SIZE} connections for the layer and one for raw pg (raw pg named prepares each statement once ` +
+            `per connection); ${cpus().length} cores shared by client and server`,
           `seeded in ${seedSeconds.toFixed(1)} s`,
           ...describeSearchDesignCost(searchCost),
         ],
