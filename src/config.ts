@@ -73,6 +73,18 @@ export interface DatabaseConfig {
   logParameters: boolean;
   /** `DATABASE_SLOW_QUERY_MS`: a query whose wait and run reach this many ms is logged at warn; 0 = never. */
   slowQueryMs: number;
+  preparedStatements: PreparedStatementSettings;
+}
+
+export interface PreparedStatementSettings {
+  /**
+   * `DATABASE_PREPARED_STATEMENTS`: the layer's statements run as named prepared statements. Default: on,
+   * except through PgBouncer (`pgbouncer=true`), which carries named statements only from 1.21 on, and
+   * only with `max_prepared_statements` set.
+   */
+  enabled: boolean;
+  /** `DATABASE_STATEMENT_CACHE_SIZE`: statements kept prepared per connection, least recently used closed. */
+  perConnection: number;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['silent', 'error', 'warn', 'info', 'debug'];
@@ -85,6 +97,9 @@ const MAX_POOL_MAX = 1000;
 const DEFAULT_POOL_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 const DEFAULT_SLOW_QUERY_MS = 1000;
+/** Prisma's `statement_cache_size` default: what the users' services keep prepared today. */
+const DEFAULT_STATEMENT_CACHE_SIZE = 100;
+const MAX_STATEMENT_CACHE_SIZE = 10_000;
 /** Node's timers overflow above this (the callback then runs at once), so no timeout may exceed it. */
 const MAX_TIMER_MS = 2_147_483_647;
 const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
@@ -147,6 +162,17 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
   const slowQueryMs =
     parseInteger(read(env, 'DATABASE_SLOW_QUERY_MS'), 'DATABASE_SLOW_QUERY_MS', 0, MAX_TIMER_MS) ??
     DEFAULT_SLOW_QUERY_MS;
+  const preparedStatements = parseBoolean(
+    read(env, 'DATABASE_PREPARED_STATEMENTS'),
+    'DATABASE_PREPARED_STATEMENTS',
+  );
+  const statementCacheSize =
+    parseInteger(
+      read(env, 'DATABASE_STATEMENT_CACHE_SIZE'),
+      'DATABASE_STATEMENT_CACHE_SIZE',
+      1,
+      MAX_STATEMENT_CACHE_SIZE,
+    ) ?? DEFAULT_STATEMENT_CACHE_SIZE;
   const port = parseInteger(read(env, 'POSTGRES_PORT'), 'POSTGRES_PORT', 1, 65535) ?? DEFAULT_PORT;
   const poolMax = parseInteger(read(env, 'POSTGRES_POOL_MAX'), 'POSTGRES_POOL_MAX', 1, MAX_POOL_MAX);
   // 0 would mean "wait forever" to pg; a stuck pool must fail, not hang.
@@ -205,6 +231,10 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
     logLevel,
     logParameters,
     slowQueryMs,
+    preparedStatements: {
+      enabled: preparedStatements ?? !pooled.pgbouncer,
+      perConnection: statementCacheSize,
+    },
   };
 }
 

@@ -2,21 +2,23 @@
  * The database object: a typed Kysely over one `pg` Pool, the repositories, raw SQL, transactions,
  * a health check and a clean shutdown.
  */
-import { CompiledQuery, Kysely, PostgresDialect, type PostgresPool, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, type Transaction } from 'kysely';
 import type pg from 'pg';
 import type { DB } from '../db-types/index.js';
 import { type DatabaseConfig, loadConfig, toPgClientConfig } from './config.js';
-import { ConnectionError, type DatabaseError, DisconnectedError } from './errors.js';
+import { ConnectionError, DisconnectedError } from './errors.js';
+import { LayerDialect } from './layer-driver.js';
 import {
   atLevel,
   consoleLogger,
-  type ExecutedQuery,
   type Logger,
   type PinoLike,
   type QueryListener,
   queryReporter,
   toLogger,
 } from './logger.js';
+import { PooledConnection, preparedRawQuery } from './pooled-connection.js';
+import { PreparedStatements, type StatementEpoch } from './prepared-statements.js';
 import { QueryCache, type RunCompiled } from './query-cache.js';
 import type { ConfigurationCache } from './repositories/post-search.js';
 import { type PostsRepository, postsRepository } from './repositories/posts.js';
@@ -45,6 +47,12 @@ export interface ExecuteRawOptions {
    * after it). Longer fails with `QueryTimeoutError` (57014), and nothing of the statement is kept.
    */
   statementTimeoutMs?: number;
+  /**
+   * Send it as a named prepared statement (where prepared statements are on: DATABASE_PREPARED_STATEMENTS):
+   * parsed once per connection, then reused. Worth it for SQL text that is run often with new parameters;
+   * wasted on text built afresh for each call. Default false.
+   */
+  prepare?: boolean;
 }
 
 /** What both the database and a transaction offer. */
@@ -131,12 +139,13 @@ export interface CreateDatabaseOptions {
   logParameters?: boolean;
 }
 
-type RawRunner = <Row>(text: string, params?: readonly unknown[]) => Promise<Row[]>;
+type RawRunner = <Row>(text: string, params?: readonly unknown[], prepare?: boolean) => Promise<Row[]>;
 
 function executeRawOn(kysely: Kysely<DB>): RawRunner {
-  return <Row>(text: string, params: readonly unknown[] = []) =>
+  return <Row>(text: string, params: readonly unknown[] = [], prepare = false) =>
     withDatabaseErrors(async () => {
-      const result = await kysely.executeQuery<Row>(CompiledQuery.raw(text, [...params]));
+      const query = prepare ? preparedRawQuery(text, params) : CompiledQuery.raw(text, [...params]);
+      const result = await kysely.executeQuery<Row>(query);
       return [...result.rows];
     });
 }
@@ -170,120 +179,18 @@ function transactionScope(shared: SharedState) {
       ...repositoriesOn(trx, shared),
       executeRaw: <Row>(text: string, params?: readonly unknown[], options: ExecuteRawOptions = {}) => {
         const ms = options.statementTimeoutMs;
-        if (ms === undefined) return raw<Row>(text, params);
+        if (ms === undefined) return raw<Row>(text, params, options.prepare);
         try {
           checkTimeout(ms, 'statementTimeoutMs');
         } catch (error) {
           return Promise.reject(error);
         }
-        return withStatementTimeout(trx, queue, scopeOf, ms, () => raw<Row>(text, params));
+        return withStatementTimeout(trx, queue, scopeOf, ms, () => raw<Row>(text, params, options.prepare));
       },
       transaction: (fn, options = {}) => nestedTransaction(trx, queue, scopeOf, fn, options),
     };
   };
   return scopeOf;
-}
-
-const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
-
-/**
- * Kysely appends its own frames to the stack of whatever a statement throws (extendStackTrace); the
- * layer's error already starts at the caller's line, and keeps exactly that stack.
- */
-function keepStack(error: DatabaseError): DatabaseError {
-  const stack = error.stack;
-  Object.defineProperty(error, 'stack', { get: () => stack, set: () => {}, configurable: true });
-  return error;
-}
-
-/**
- * `client.query` in its callback form, wrapped in a promise of our own. pg's promise form keeps every
- * result reachable a little longer, so results survive the young-generation collector: with a page of
- * rows per statement that tripled the client's garbage-collection time (measured on 8,000 reads).
- */
-function runQuery(client: pg.PoolClient, text: string, params: readonly unknown[]): Promise<pg.QueryResult> {
-  return new Promise((resolve, reject) => {
-    client.query(text, params as unknown[], (error: Error | undefined, result: pg.QueryResult) =>
-      error ? reject(error) : resolve(result),
-    );
-  });
-}
-
-/**
- * One pooled `pg` client as Kysely sees it, for as long as the pool keeps it; instruments every
- * statement (duration, the checkout's wait, failures) and survives the server closing it while it is
- * checked out (see `lostWith`).
- */
-function instrumentedClient(client: pg.PoolClient, report: (query: ExecutedQuery) => void, logger: Logger) {
-  let inUse = false;
-  /** The wait before this checkout, until its first statement carries it. */
-  let waitMs = 0;
-  /**
-   * Why the connection is gone, once it is. pg-pool listens for a client's 'error' only while the client
-   * is idle: without this listener, a server that ends a session in use between two statements (an
-   * idle-in-transaction timeout, pg_terminate_backend, a shutdown) would raise an unhandled 'error' and
-   * end the process.
-   */
-  let lostWith: unknown;
-  client.on('error', (error) => {
-    if (!inUse || lostWith !== undefined) return;
-    lostWith = error;
-    logger.warn('a connection in use was closed by the server; the work on it fails with ConnectionError', {
-      error: error.message,
-    });
-  });
-
-  async function query(text: string, params: readonly unknown[] = []) {
-    const wait = waitMs;
-    waitMs = 0;
-    if (lostWith !== undefined) {
-      // The server rolled the transaction back when the session ended: there is nothing to roll back,
-      // and the callback's own error (not this one) is what the caller should see.
-      if (ROLLBACK.test(text)) return { command: 'ROLLBACK', rowCount: 0, rows: [] };
-      const lost = toDatabaseError(lostWith);
-      report({ sql: text, params, durationMs: 0, waitMs: wait, error: { name: lost.name, code: lost.code } });
-      throw keepStack(lost);
-    }
-    const started = performance.now();
-    try {
-      const result = await runQuery(client, text, params);
-      report({ sql: text, params, durationMs: performance.now() - started, waitMs: wait });
-      return result;
-    } catch (error) {
-      const durationMs = performance.now() - started;
-      const mapped = toDatabaseError(error);
-      report({
-        sql: text,
-        params,
-        durationMs,
-        waitMs: wait,
-        error: { name: mapped.name, code: mapped.code },
-      });
-      // A lost connection is the layer's ConnectionError whichever API ran the statement; any other
-      // failure stays the driver's error here (repositories and executeRaw map it themselves).
-      if (!(mapped instanceof ConnectionError)) throw error;
-      lostWith ??= error;
-      throw keepStack(mapped);
-    }
-  }
-
-  return {
-    checkedOut(wait: number) {
-      inUse = true;
-      waitMs = wait;
-      lostWith = undefined;
-    },
-    pooled: {
-      query,
-      release(destroy?: boolean) {
-        inUse = false;
-        const lost = lostWith;
-        lostWith = undefined;
-        // A lost connection is discarded, never handed to the next caller.
-        client.release(lost instanceof Error ? lost : destroy === true ? true : undefined);
-      },
-    } as unknown as Awaited<ReturnType<PostgresPool['connect']>>,
-  };
 }
 
 /**
@@ -329,46 +236,46 @@ export function createDatabase(
 
   const owner = Symbol('database');
   let closing: Promise<void> | undefined;
-  const clients = new WeakMap<pg.PoolClient, ReturnType<typeof instrumentedClient>>();
-  // Every connection Kysely takes passes this guard: work after disconnect() fails clearly, and so
+  const connections = new WeakMap<pg.PoolClient, PooledConnection>();
+  const epoch: StatementEpoch = { value: 0 };
+  const prepared = config.preparedStatements;
+  // Every connection the layer takes passes this guard: work after disconnect() fails clearly, and so
   // does the outer database used inside one of its own transaction callbacks. It times the wait for
   // the connection, and turns a failure to get one into the layer's errors (PoolTimeoutError,
   // ConnectionError) for every API, db.kysely included.
-  const guardedPool: PostgresPool = {
-    connect: async () => {
-      if (closing) throw new DisconnectedError();
-      assertOutsideTransaction(owner);
-      const started = performance.now();
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (error) {
-        // Whatever stopped the connection (refused, timed out, no such database, wrong password) is a
-        // ConnectionError, with the server's SQLSTATE when it sent one.
-        const mapped = toDatabaseError(error);
-        const failure =
-          mapped instanceof ConnectionError
-            ? mapped
-            : new ConnectionError(mapped.message, { cause: error, code: mapped.code });
-        logger.debug('no connection', {
-          error: { name: failure.name, code: failure.code },
-          reason: failure.message,
-          waitMs: Math.round(performance.now() - started),
-          pool: counts(),
-        });
-        throw failure;
-      }
-      let instrumented = clients.get(client);
-      if (!instrumented) {
-        instrumented = instrumentedClient(client, report, logger);
-        clients.set(client, instrumented);
-      }
-      instrumented.checkedOut(performance.now() - started);
-      return instrumented.pooled;
-    },
-    end: () => pool.end(),
+  const acquire = async (): Promise<PooledConnection> => {
+    if (closing) throw new DisconnectedError();
+    assertOutsideTransaction(owner);
+    const started = performance.now();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      // Whatever stopped the connection (refused, timed out, no such database, wrong password) is a
+      // ConnectionError, with the server's SQLSTATE when it sent one.
+      const mapped = toDatabaseError(error);
+      const failure =
+        mapped instanceof ConnectionError
+          ? mapped
+          : new ConnectionError(mapped.message, { cause: error, code: mapped.code });
+      logger.debug('no connection', {
+        error: { name: failure.name, code: failure.code },
+        reason: failure.message,
+        waitMs: Math.round(performance.now() - started),
+        pool: counts(),
+      });
+      throw failure;
+    }
+    let connection = connections.get(client);
+    if (!connection) {
+      const statements = prepared.enabled ? new PreparedStatements(prepared.perConnection, epoch) : undefined;
+      connection = new PooledConnection(client, { report, logger, statements, epoch });
+      connections.set(client, connection);
+    }
+    connection.checkedOut(performance.now() - started);
+    return connection;
   };
-  const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool: guardedPool }) }).withSchema(
+  const kysely = new Kysely<DB>({ dialect: new LayerDialect(acquire, () => pool.end()) }).withSchema(
     config.pooled.schema,
   );
 
@@ -377,9 +284,9 @@ export function createDatabase(
   // Outside transactions a compiled statement goes straight to a pooled connection, through the same
   // guard Kysely's connections pass (disconnect, the outer-db-in-a-transaction check, the wait's timing).
   const runOnPool: RunCompiled = async <R>(query: CompiledQuery<R>) => {
-    const connection = await guardedPool.connect();
+    const connection = await acquire();
     try {
-      return (await connection.query(query.sql, [...query.parameters])) as { rows: R[] };
+      return (await connection.query(query.sql, query.parameters, true)) as { rows: R[] };
     } finally {
       connection.release();
     }
@@ -393,10 +300,16 @@ export function createDatabase(
     ...repositoriesOn(kysely, shared, runOnPool),
     executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) =>
       rawOptions.statementTimeoutMs === undefined
-        ? executeRaw<Row>(text, params)
-        : runTransaction(kysely, owner, scopeOf, (tx) => tx.executeRaw<Row>(text, params), {
-            statementTimeoutMs: rawOptions.statementTimeoutMs,
-          }),
+        ? executeRaw<Row>(text, params, rawOptions.prepare)
+        : runTransaction(
+            kysely,
+            owner,
+            scopeOf,
+            (tx) => tx.executeRaw<Row>(text, params, { prepare: rawOptions.prepare }),
+            {
+              statementTimeoutMs: rawOptions.statementTimeoutMs,
+            },
+          ),
     transaction: (fn, transactionOptions = {}) =>
       runTransaction(kysely, owner, scopeOf, fn, transactionOptions),
     on(event, listener) {

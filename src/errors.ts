@@ -163,6 +163,15 @@ export class SerializationError extends TransactionRollbackError {
   }
 }
 
+/**
+ * A named prepared statement went stale inside a transaction: a migration changed what it returns
+ * ("cached plan must not change result type", 0A000), or the session lost its statements (26000). The
+ * transaction is rolled back; the statement is prepared again on its next use, so running the
+ * transaction again succeeds (`retry` does it). Outside a transaction the layer prepares it again and
+ * runs it once more by itself.
+ */
+export class StalePreparedStatementError extends TransactionRollbackError {}
+
 /** Two transactions waited on each other's locks; the server cancelled this one (40P01). */
 export class DeadlockError extends TransactionRollbackError {
   constructor(message: string, options: DatabaseErrorOptions = {}) {

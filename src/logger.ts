@@ -101,6 +101,8 @@ export interface QueryEvent {
    * in milliseconds; carried by the first statement of each checkout (a transaction's BEGIN), else 0.
    */
   readonly waitMs: number;
+  /** Whether it ran as a named prepared statement (see DATABASE_PREPARED_STATEMENTS). */
+  readonly prepared: boolean;
   /** When the statement failed: the class of the error it maps to, and its SQLSTATE. */
   readonly error?: { readonly name: string; readonly code: string | undefined };
 }
@@ -113,6 +115,7 @@ export interface ExecutedQuery {
   params: readonly unknown[];
   durationMs: number;
   waitMs: number;
+  prepared: boolean;
   error?: { name: string; code: string | undefined };
 }
 
@@ -147,6 +150,7 @@ export function queryReporter(options: QueryReporterOptions): (query: ExecutedQu
       params: Object.freeze(logParameters ? [...query.params] : query.params.map(() => REDACTED)),
       durationMs: round(query.durationMs),
       waitMs: round(query.waitMs),
+      prepared: query.prepared,
       ...(query.error ? { error: Object.freeze({ ...query.error }) } : {}),
     });
     for (const listener of listeners) {

@@ -16,9 +16,11 @@ import {
   PoolTimeoutError,
   QueryTimeoutError,
   SerializationError,
+  StalePreparedStatementError,
   TransactionRollbackError,
   UniqueViolationError,
 } from './errors.js';
+import { staleStatement } from './prepared-statements.js';
 import { SqlState, sqlStateClass } from './sql-state.js';
 
 /**
@@ -49,6 +51,12 @@ function isServerError(error: unknown): error is ServerError & { code: string } 
 function fromServer(error: ServerError & { code: string }): DatabaseError {
   const { code, table, constraint } = error;
   const options = { cause: error, code, table, constraint };
+  if (staleStatement(error)) {
+    return new StalePreparedStatementError(
+      `${error.message} (a prepared statement went stale, after a migration or DISCARD ALL; it is prepared again on its next use, so the transaction can run again)`,
+      options,
+    );
+  }
   switch (code) {
     case SqlState.uniqueViolation: {
       const columns = keyColumns(error.detail);

@@ -8,7 +8,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type IsolationLevel, type Kysely, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { DB } from '../db-types/index.js';
-import { DeadlockError, SerializationError, TransactionScopeError, ValidationError } from './errors.js';
+import {
+  DeadlockError,
+  SerializationError,
+  StalePreparedStatementError,
+  TransactionScopeError,
+  ValidationError,
+} from './errors.js';
 import { toDatabaseError } from './to-database-error.js';
 import { withDatabaseErrors } from './with-database-errors.js';
 
@@ -24,8 +30,9 @@ export interface RetryOptions {
 export interface TransactionOptions {
   isolationLevel?: IsolationLevel;
   /**
-   * Runs the whole callback again when the transaction fails with a serialization failure (40001) or a
-   * deadlock (40P01). The callback must be safe to run again: its database work is rolled back, anything
+   * Runs the whole callback again when the transaction fails with a serialization failure (40001), a
+   * deadlock (40P01) or a prepared statement gone stale after a migration (StalePreparedStatementError).
+   * The callback must be safe to run again: its database work is rolled back, anything
    * else it did (HTTP calls, in-memory changes) is not. Only for the outermost transaction.
    */
   retry?: boolean | RetryOptions;
@@ -149,7 +156,10 @@ export async function runTransaction<T, S>(
       });
     } catch (error) {
       const mapped = thrown && thrown.error === error ? callbackError(error) : toDatabaseError(error);
-      const retryable = mapped instanceof SerializationError || mapped instanceof DeadlockError;
+      const retryable =
+        mapped instanceof SerializationError ||
+        mapped instanceof DeadlockError ||
+        mapped instanceof StalePreparedStatementError;
       if (!retryable || attempt >= plan.attempts) throw mapped;
       await backOff(attempt, plan);
     }

@@ -168,6 +168,43 @@ describe('loadConfig: variables', () => {
   });
 
   it.each([
+    [BASE_URL, undefined, true],
+    [`${BASE_URL}?pgbouncer=true`, undefined, false],
+    [`${BASE_URL}?pgbouncer=true`, 'true', true],
+    [BASE_URL, 'false', false],
+    [BASE_URL, '', true],
+  ])(
+    '%s with DATABASE_PREPARED_STATEMENTS=%j: prepared statements %s (off by default behind PgBouncer)',
+    (url, value, enabled) => {
+      const config = loadConfig({ POSTGRES_PRISMA_URL: url, DATABASE_PREPARED_STATEMENTS: value });
+      expect(config.preparedStatements.enabled).toBe(enabled);
+    },
+  );
+
+  it.each([
+    [undefined, 100],
+    ['1', 1],
+    ['10000', 10_000],
+  ])('DATABASE_STATEMENT_CACHE_SIZE=%j keeps %i statements per connection', (value, size) => {
+    const config = loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, DATABASE_STATEMENT_CACHE_SIZE: value });
+    expect(config.preparedStatements.perConnection).toBe(size);
+  });
+
+  it.each(['0', '-1', '10001', 'lots'])('rejects DATABASE_STATEMENT_CACHE_SIZE=%j', (value) => {
+    expectConfigError(
+      () => loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, DATABASE_STATEMENT_CACHE_SIZE: value }),
+      'DATABASE_STATEMENT_CACHE_SIZE',
+      `must be an integer from 1 to 10000, got "${value}"`,
+    );
+  });
+
+  it('rejects DATABASE_PREPARED_STATEMENTS=maybe', () => {
+    expect(() =>
+      loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, DATABASE_PREPARED_STATEMENTS: 'maybe' }),
+    ).toThrow(/DATABASE_PREPARED_STATEMENTS/);
+  });
+
+  it.each([
     [undefined, 5432],
     ['6543', 6543],
     ['1', 1],
@@ -345,6 +382,7 @@ describe('loadConfig: variables', () => {
       logLevel: 'warn',
       logParameters: false,
       slowQueryMs: 1000,
+      preparedStatements: { enabled: true, perConnection: 100 },
     });
   });
 });
@@ -860,25 +898,31 @@ describe('.env.example', () => {
       'DATABASE_LOG_LEVEL',
       'DATABASE_LOG_PARAMETERS',
       'DATABASE_SLOW_QUERY_MS',
+      'DATABASE_PREPARED_STATEMENTS',
+      'DATABASE_STATEMENT_CACHE_SIZE',
       'POSTGRES_POOL_MAX',
       'POSTGRES_POOL_TIMEOUT_MS',
       'POSTGRES_POOL_IDLE_TIMEOUT_MS',
     ]) {
       expect(commentedOut).toHaveProperty(name);
     }
-    // The values shown commented out are the defaults.
-    const logging = ['DATABASE_LOG_LEVEL', 'DATABASE_LOG_PARAMETERS', 'DATABASE_SLOW_QUERY_MS'];
+    // The values shown commented out are the defaults (.env.example's pooled URL has pgbouncer=true).
+    const logging = [
+      'DATABASE_LOG_LEVEL',
+      'DATABASE_LOG_PARAMETERS',
+      'DATABASE_SLOW_QUERY_MS',
+      'DATABASE_PREPARED_STATEMENTS',
+      'DATABASE_STATEMENT_CACHE_SIZE',
+    ];
     const shown = Object.fromEntries(logging.map((name) => [name, commentedOut[name]]));
-    expect(loadConfig({ ...parseDotenv(text), ...shown })).toMatchObject({
+    const defaults = {
       logLevel: 'warn',
       logParameters: false,
       slowQueryMs: 1000,
-    });
-    expect(loadConfig(parseDotenv(text))).toMatchObject({
-      logLevel: 'warn',
-      logParameters: false,
-      slowQueryMs: 1000,
-    });
+      preparedStatements: { enabled: false, perConnection: 100 },
+    };
+    expect(loadConfig({ ...parseDotenv(text), ...shown })).toMatchObject(defaults);
+    expect(loadConfig(parseDotenv(text))).toMatchObject(defaults);
   });
 });
 

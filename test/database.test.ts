@@ -277,6 +277,7 @@ describe('the pool', () => {
           params: ['[redacted]'],
           durationMs: expect.any(Number),
           waitMs: expect.any(Number),
+          prepared: false,
         },
       },
     ]);

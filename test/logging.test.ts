@@ -186,6 +186,7 @@ describe('log lines', () => {
           params: ['[redacted]'],
           durationMs: expect.any(Number),
           waitMs: expect.any(Number),
+          prepared: false,
         },
       },
       {
@@ -196,6 +197,7 @@ describe('log lines', () => {
           params: ['[redacted]'],
           durationMs: expect.any(Number),
           waitMs: expect.any(Number),
+          prepared: false,
           error: { name: 'DatabaseError', code: '22P02' },
         },
       },
@@ -223,6 +225,7 @@ describe('log lines', () => {
           params: ['[redacted]'],
           durationMs: expect.any(Number),
           waitMs: expect.any(Number),
+          prepared: false,
           thresholdMs: 150,
         },
       },
@@ -488,6 +491,7 @@ describe('query events from sql fragments', () => {
         params: ['[redacted]'],
         durationMs: expect.any(Number),
         waitMs: expect.any(Number),
+        prepared: false,
       },
     ]);
   });

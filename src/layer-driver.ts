@@ -1,0 +1,85 @@
+/**
+ * Kysely's PostgreSQL dialect with the layer's own connections (pooled-connection.ts). Kysely's
+ * PostgresDriver hands `pg` only the SQL text; the layer's connection receives the whole compiled query,
+ * so it can tell the query builder's statements (prepared) from raw SQL (unnamed unless asked), and it
+ * knows when a transaction is open (a stale statement can be retried only outside one).
+ */
+import {
+  AbortedTransactionError,
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  PostgresDialect,
+  PostgresDriver,
+  type PostgresPool,
+  type TransactionSettings,
+} from 'kysely';
+import type { PooledConnection } from './pooled-connection.js';
+
+class LayerDriver extends PostgresDriver {
+  readonly #acquire: () => Promise<PooledConnection>;
+
+  constructor(pool: PostgresPool, acquire: () => Promise<PooledConnection>) {
+    // The base driver uses the pool only to end it (destroy).
+    super({ pool });
+    this.#acquire = acquire;
+  }
+
+  override acquireConnection(): Promise<DatabaseConnection> {
+    return this.#acquire();
+  }
+
+  override async beginTransaction(
+    connection: DatabaseConnection,
+    settings: TransactionSettings,
+  ): Promise<void> {
+    await super.beginTransaction(connection, settings);
+    (connection as PooledConnection).inTransaction = true;
+  }
+
+  override async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    const c = connection as PooledConnection;
+    try {
+      const { rows } = await c.executeQuery<{ command: string }>(CompiledQuery.raw('commit'));
+      // PostgreSQL completes COMMIT with a ROLLBACK tag when an earlier error left the transaction aborted.
+      if (rows[0]?.command === 'ROLLBACK') throw new AbortedTransactionError();
+    } finally {
+      c.inTransaction = false;
+    }
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    const c = connection as PooledConnection;
+    try {
+      await c.executeQuery(CompiledQuery.raw('rollback'));
+    } catch (error) {
+      // The session's state is unknown: close it rather than hand it to the next caller.
+      c.discard();
+      throw error;
+    } finally {
+      c.inTransaction = false;
+    }
+  }
+
+  override async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    (connection as PooledConnection).release();
+  }
+}
+
+/** PostgreSQL's dialect whose connections `acquire` checks out; `end` closes them all. */
+export class LayerDialect extends PostgresDialect {
+  readonly #driver: Driver;
+
+  constructor(acquire: () => Promise<PooledConnection>, end: () => Promise<void>) {
+    const pool: PostgresPool = {
+      connect: () => Promise.reject(new Error('the layer acquires its connections itself')),
+      end,
+    };
+    super({ pool });
+    this.#driver = new LayerDriver(pool, acquire);
+  }
+
+  override createDriver(): Driver {
+    return this.#driver;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Named prepared statements, per connection. An unnamed statement is parsed and planned on every call;
+ * a named one is parsed once per connection, and the server can reuse its plan. For the layer's
+ * JSON-aggregating reads that planning is a large share of the server's work.
+ *
+ * Each connection keeps at most `limit` statements. The least recently used one is closed with the
+ * protocol's Close message, sent in the same write as the next statement (no extra round trip), so an
+ * application that builds many distinct queries never grows the server's memory without bound. Close
+ * rather than SQL `DEALLOCATE`: PgBouncer 1.21+ tracks Close, and a DEALLOCATE would reach whichever
+ * server connection it happens to be on.
+ *
+ * `pg` records, per connection, which names it has parsed (`connection.parsedStatements`) and skips the
+ * Parse for those. It has no way to forget one, so closing a statement also deletes it from that record;
+ * `assertPgInternals` fails loudly if a `pg` release moves it.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+
+export type QueryCallback = (error: Error | undefined, result: pg.QueryResult) => void;
+
+/** The part of pg's connection this module relies on (not in pg's typings). */
+interface PgConnection {
+  parsedStatements: Record<string, string>;
+  close(message: { type: 'S'; name: string }): void;
+}
+
+/** The name of `text`'s statement: the same on every connection and in every process. */
+export function statementName(text: string): string {
+  return `shared_db_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+}
+
+/** Throws when `pg` no longer has what closing a statement relies on. */
+export function assertPgInternals(connection: unknown): asserts connection is PgConnection {
+  const c = connection as Partial<PgConnection> | undefined;
+  if (typeof c?.parsedStatements !== 'object' || typeof c.close !== 'function') {
+    throw new Error(
+      "prepared statements: this version of pg has no connection.parsedStatements or connection.close; set DATABASE_PREPARED_STATEMENTS=false and report pg's version",
+    );
+  }
+}
+
+const pgSubmit = pg.Query.prototype.submit;
+
+/** A named statement that first closes the statements given, in the same write. */
+class NamedQuery extends pg.Query {
+  readonly #close: readonly string[];
+
+  constructor(config: pg.QueryConfig, callback: QueryCallback, close: string[]) {
+    super(config, undefined, callback as never);
+    this.#close = close;
+    if (close.length > 0) this.submit = (connection) => this.#closeThenSubmit(connection);
+  }
+
+  /** pg's submit returns an error it could not send the statement for; the client reports it. */
+  #closeThenSubmit(connection: pg.Connection): Error | null {
+    assertPgInternals(connection);
+    for (const name of this.#close) {
+      delete connection.parsedStatements[name];
+      connection.close({ type: 'S', name });
+    }
+    // The server answers each Close with CloseComplete, which pg ignores, before this statement's replies.
+    return pgSubmit.call(this, connection) as unknown as Error | null;
+  }
+}
+
+/** Shared by a database's connections: bumped when a statement's result type changed under it. */
+export interface StatementEpoch {
+  value: number;
+}
+
+/** One connection's named statements, least recently used first. */
+export class PreparedStatements {
+  /** SQL text → statement name. A Map iterates in insertion order: a hit moves the text to the end. */
+  readonly #names = new Map<string, string>();
+  /** Names to close before the next statement is sent. */
+  #toClose: string[] = [];
+  #epoch: number;
+
+  constructor(
+    readonly limit: number,
+    private readonly epoch: StatementEpoch,
+  ) {
+    this.#epoch = epoch.value;
+  }
+
+  /** `text` as a named statement for pg's `client.query`, prepared on this connection when it is new. */
+  query(text: string, values: readonly unknown[], callback: QueryCallback): pg.Query {
+    // A migration changed a result type somewhere: prepare every statement again rather than let each
+    // fail once, possibly inside a transaction, where failing cannot be retried.
+    if (this.#epoch !== this.epoch.value) {
+      this.#epoch = this.epoch.value;
+      this.forgetAll();
+    }
+    let name = this.#names.get(text);
+    if (name === undefined) {
+      name = statementName(text);
+      if (this.#names.size >= this.limit) {
+        const [oldestText, oldestName] = this.#names.entries().next().value as [string, string];
+        this.#names.delete(oldestText);
+        this.#toClose.push(oldestName);
+      }
+    } else {
+      this.#names.delete(text);
+    }
+    this.#names.set(text, name);
+    const close = this.#toClose;
+    if (close.length > 0) this.#toClose = [];
+    return new NamedQuery({ name, text, values: values as unknown[] }, callback, close);
+  }
+
+  /** The server cannot use `text`'s statement any more: it is closed, and parsed again on its next use. */
+  forget(text: string): void {
+    const name = this.#names.get(text);
+    if (name === undefined) return;
+    this.#names.delete(text);
+    this.#toClose.push(name);
+  }
+
+  /** The connection lost its statements (DISCARD ALL, DEALLOCATE ALL): all are parsed again. */
+  forgetAll(): void {
+    for (const name of this.#names.values()) this.#toClose.push(name);
+    this.#names.clear();
+  }
+
+  get size(): number {
+    return this.#names.size;
+  }
+}
+
+/**
+ * Whether the server refused a named statement because it went stale: "cached plan must not change
+ * result type" (0A000, after a migration changed a column's type or a `*`'s columns), or "prepared
+ * statement does not exist" (26000, after DISCARD ALL or DEALLOCATE ALL on the connection).
+ */
+export function staleStatement(error: unknown): 'result-type-changed' | 'missing' | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { code, routine } = error as { code?: unknown; routine?: unknown };
+  if (
+    code === '0A000' &&
+    (routine === 'RevalidateCachedQuery' || /cached plan must not change/.test(error.message))
+  )
+    return 'result-type-changed';
+  if (code === '26000') return 'missing';
+  return undefined;
+}
