@@ -46,8 +46,8 @@ function bindGeneratedIds(expected: readonly unknown[], sent: readonly unknown[]
 
 export async function checkSameSql(config: DatabaseConfig, cases: readonly CheckedCase[]): Promise<void> {
   const db = createDatabase(config, { logParameters: true });
-  const sent: Array<{ sql: string; params: readonly unknown[] }> = [];
-  db.on('query', (event) => sent.push({ sql: event.sql, params: event.params }));
+  const sent: Array<{ sql: string; params: readonly unknown[]; prepared: boolean }> = [];
+  db.on('query', (event) => sent.push({ sql: event.sql, params: event.params, prepared: event.prepared }));
   try {
     // The first search reads the server's text search configurations once; that read is not the case's.
     await db.posts.search('warm');
@@ -63,6 +63,12 @@ export async function checkSameSql(config: DatabaseConfig, cases: readonly Check
         sql: hand.normalizeSql(query.sql),
         params: comparable(bindGeneratedIds(query.params, sent[k]?.params ?? [])),
       }));
+      // `raw pg named` is the like-for-like baseline only when the layer prepares its statements too.
+      if (config.preparedStatements.enabled && sent.some((query) => !query.prepared)) {
+        throw new BenchCheckError(
+          `${c.name}: the layer sent a statement unnamed although prepared statements are on`,
+        );
+      }
       if (JSON.stringify(got) !== JSON.stringify(want)) {
         throw new BenchCheckError(
           `${c.name}: the layer no longer sends the hand-written SQL (bench/hand-written-sql.ts); ` +

@@ -176,6 +176,9 @@ async function main(): Promise<void> {
             : 'embedded PostgreSQL on the same machine, default (durable) settings',
           `pool of ${POOL_SIZE} connections for the layer and one for raw pg (raw pg named prepares each statement once ` +
             `per connection); ${cpus().length} cores shared by client and server`,
+          config.preparedStatements.enabled
+            ? `the layer prepares its statements (named, up to ${config.preparedStatements.perConnection} per connection)`
+            : 'the layer sends its statements unnamed (prepared statements off)',
           `seeded in ${seedSeconds.toFixed(1)} s`,
           ...describeSearchDesignCost(searchCost),
         ],
