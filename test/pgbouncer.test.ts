@@ -6,88 +6,124 @@
  * Runs in every mode: under TEST_THROUGH_PGBOUNCER=1 on the suite's PgBouncer, otherwise on one of its
  * own (test/support/pgbouncer.ts). Without pgbouncer installed it fails under CI=true (.ci/run installs
  * it); on a developer's machine it is skipped with a notice, so `npm test` needs nothing installed.
+ *
+ * Named prepared statements: off by default behind pgbouncer=true, since PgBouncer before 1.21 (Debian
+ * 12's 1.18, or any with max_prepared_statements = 0) passes them to whichever server connection is
+ * there; on through a PgBouncer 1.21 or newer with max_prepared_statements. Those tests need such a
+ * PgBouncer (scripts/build-pgbouncer.sh builds one): under CI=true they fail without it, elsewhere they
+ * are skipped with a notice.
  */
+import { randomBytes } from 'node:crypto';
 import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Environment, loadConfig, parseConnectionUrl } from '../src/config.js';
-import { createDatabase, type Database } from '../src/database.js';
-import { ConfigError, QueryTimeoutError } from '../src/errors.js';
+import { createDatabase, type Database, type QueryEvent } from '../src/database.js';
+import { ConfigError, QueryTimeoutError, StalePreparedStatementError } from '../src/errors.js';
 import { migrate } from '../src/migrate.js';
 import { collectingLogger } from './support/collecting-logger.js';
 import { databaseUrl } from './support/database-url.js';
 import {
   findPgBouncer,
+  findPreparedPgBouncer,
   PGBOUNCER_SETTINGS,
   type PgBouncer,
   PgBouncerMissingError,
+  PREPARED_PGBOUNCER_HINT,
+  type StartPgBouncerOptions,
   startPgBouncer,
 } from './support/pgbouncer.js';
 import { pgbouncerDatabaseUrl, useTestDatabase } from './support/test-database.js';
 
 const testDb = useTestDatabase();
+const ci = process.env.CI === 'true';
 const sharedPgBouncerUrl = inject('pgbouncerUrl');
-const runsHere =
-  sharedPgBouncerUrl !== undefined || findPgBouncer() !== undefined || process.env.CI === 'true';
+/** The suite's PgBouncer tracks named statements (TEST_PGBOUNCER_PREPARED=1). */
+const sharedTracksStatements = (inject('pgbouncerMaxPreparedStatements') ?? 0) > 0;
+const runsHere = sharedPgBouncerUrl !== undefined || findPgBouncer() !== undefined || ci;
 if (!runsHere)
   console.warn('pgbouncer is not installed: the PgBouncer tests run in CI only (apt-get install pgbouncer)');
+/** Debian's PgBouncer, for the tests that need one that does not track named statements. */
+const untrackedRunsHere = (sharedPgBouncerUrl !== undefined && !sharedTracksStatements) || runsHere;
+/** A PgBouncer 1.21 or newer to start, when the suite's is not one already. */
+const preparedBinary = sharedTracksStatements ? undefined : findPreparedPgBouncer();
+const trackedRunsHere = sharedTracksStatements || preparedBinary !== undefined || ci;
+if (!trackedRunsHere)
+  console.warn(
+    'no PgBouncer 1.21 or newer: the tests of named prepared statements through PgBouncer are skipped; ' +
+      PREPARED_PGBOUNCER_HINT,
+  );
 
 /** PgBouncer's URL (maintenance database): the suite's, or this file's own. */
 let pgbouncerUrl: string;
-let stopOwnPgBouncer = async () => {};
+const stops: Array<() => Promise<void>> = [];
 const databases: Database[] = [];
 
-beforeAll(async () => {
-  if (!runsHere) return;
-  if (sharedPgBouncerUrl !== undefined) {
-    pgbouncerUrl = sharedPgBouncerUrl;
-    return;
-  }
-  let own: PgBouncer;
+/** A PgBouncer of this file's own, stopped after the file. */
+async function ownPgBouncer(options: StartPgBouncerOptions = {}): Promise<PgBouncer> {
+  const own = await startPgBouncer(inject('adminUrl'), options);
+  stops.push(() => own.stop());
+  return own;
+}
+
+/** Debian's PgBouncer of this file's own; never skipped under CI: this file tests the layer behind it. */
+async function ownDebianPgBouncer(): Promise<PgBouncer> {
   try {
-    own = await startPgBouncer(inject('adminUrl'));
+    return await ownPgBouncer();
   } catch (error) {
     if (!(error instanceof PgBouncerMissingError)) throw error;
-    // Never skipped: this file is what tests the layer behind a real PgBouncer.
     throw new PgBouncerMissingError(
-      process.env.CI === 'true'
+      ci
         ? 'CI=true, but pgbouncer is not installed (.ci/run installs it)'
         : 'test/pgbouncer.test.ts runs the layer through a real PgBouncer, but pgbouncer is not installed',
     );
   }
-  pgbouncerUrl = own.url('postgres');
-  stopOwnPgBouncer = () => own.stop();
+}
+
+beforeAll(async () => {
+  if (!runsHere) return;
+  pgbouncerUrl = sharedPgBouncerUrl ?? (await ownDebianPgBouncer()).url('postgres');
 });
 afterAll(async () => {
   await Promise.all(databases.map((db) => db.disconnect()));
-  await stopOwnPgBouncer();
+  await Promise.all(stops.map((stop) => stop()));
 });
 
-/** The environment of an application behind PgBouncer: pooled through it, direct to the server. */
-function env(extra: Environment = {}): Environment {
+/**
+ * The environment of an application behind PgBouncer (default: the one above): pooled through it,
+ * direct to the server. Like testDb.env(), it turns named statements on behind the suite's PgBouncer
+ * when that one tracks them.
+ */
+function env(extra: Environment = {}, through = pgbouncerUrl): Environment {
+  const prepared = through === sharedPgBouncerUrl && sharedTracksStatements;
   return {
     ENABLE_POSTGRES: 'true',
-    POSTGRES_PRISMA_URL: pgbouncerDatabaseUrl(pgbouncerUrl, testDb.name),
+    POSTGRES_PRISMA_URL: pgbouncerDatabaseUrl(through, testDb.name),
     POSTGRES_URL_NON_POOLING: testDb.url,
+    ...(prepared ? { DATABASE_PREPARED_STATEMENTS: 'true' } : {}),
     ...extra,
   };
 }
 
-function database(extra: Environment = {}, logger = collectingLogger()): Database {
-  const db = createDatabase(loadConfig(env(extra)), { logger });
+function database(extra: Environment = {}, logger = collectingLogger(), through = pgbouncerUrl): Database {
+  const db = createDatabase(loadConfig(env(extra, through)), { logger });
   databases.push(db);
   return db;
 }
 
 /** A plain client through PgBouncer to this file's database: another application, or the console. */
-async function pgbouncerClient(database = testDb.name): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: databaseUrl(pgbouncerUrl, database) });
+async function pgbouncerClient(database = testDb.name, through = pgbouncerUrl): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl(through, database) });
   await client.connect();
   return client;
 }
 
-async function withClient<T>(work: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
-  const client = await pgbouncerClient(database);
+async function withClient<T>(
+  work: (client: pg.Client) => Promise<T>,
+  database?: string,
+  through = pgbouncerUrl,
+): Promise<T> {
+  const client = await pgbouncerClient(database, through);
   try {
     return await work(client);
   } finally {
@@ -96,8 +132,8 @@ async function withClient<T>(work: (client: pg.Client) => Promise<T>, database?:
 }
 
 /** Simple-protocol queries on PgBouncer's admin console. */
-const console_ = <Row>(text: string) =>
-  withClient(async (client) => (await client.query(text)).rows as Row[], 'pgbouncer');
+const console_ = <Row>(text: string, through = pgbouncerUrl) =>
+  withClient(async (client) => (await client.query(text)).rows as Row[], 'pgbouncer', through);
 
 const pidOf = async (scope: Pick<Database, 'executeRaw'>) => {
   const [row] = await scope.executeRaw<{ pid: number }>('SELECT pg_backend_pid() AS pid');
@@ -119,6 +155,10 @@ describe.runIf(runsHere)('the connection through PgBouncer', () => {
     const setting = (key: string) => settings.find((row) => row.key === key)?.value;
     expect(setting('pool_mode')).toBe('transaction');
     expect(Number(setting('default_pool_size'))).toBe(PGBOUNCER_SETTINGS.defaultPoolSize);
+    // 1.18 has no such setting; 1.24 would default to 200, so the suite states it.
+    expect(Number(setting('max_prepared_statements') ?? 0)).toBe(
+      sharedTracksStatements ? PGBOUNCER_SETTINGS.maxPreparedStatements : 0,
+    );
   });
 
   it('answers health() and shows the layer as a client of this database', async () => {
@@ -302,3 +342,297 @@ describe.runIf(runsHere)('migrations behind PgBouncer', () => {
     await expect(migrate(loadConfig(env()).direct, { direction: 'up' })).resolves.toEqual([]);
   });
 });
+
+/**
+ * The names of the prepared statements on every server connection of this database's pool, by backend
+ * pid: as many clients as the pool has server connections each hold one in an open transaction, so each
+ * connection is looked at once (PgBouncer opens the missing ones, which have none).
+ */
+async function serverStatements(through: string): Promise<Map<number, string[]>> {
+  const clients = await Promise.all(
+    Array.from({ length: PGBOUNCER_SETTINGS.defaultPoolSize }, () => pgbouncerClient(testDb.name, through)),
+  );
+  try {
+    const rows = await Promise.all(
+      clients.map(async (client) => {
+        await client.query('BEGIN');
+        const { rows } = await client.query<{ pid: number; names: string[] }>(
+          'SELECT pg_backend_pid() AS pid, array(SELECT name FROM pg_prepared_statements ORDER BY name) AS names',
+        );
+        return rows[0] as { pid: number; names: string[] };
+      }),
+    );
+    await Promise.all(clients.map((client) => client.query('COMMIT')));
+    return new Map(rows.map((row) => [row.pid, row.names]));
+  } finally {
+    await Promise.all(clients.map((client) => client.end()));
+  }
+}
+
+const layerNames = (names: Iterable<string[]>) =>
+  [...names].flat().filter((name) => name.startsWith('shared_db_'));
+
+/** Users with a post each, created concurrently, then read back by id concurrently `rounds` times. */
+async function createAndReadBack(db: Database, count: number, rounds: number): Promise<void> {
+  const tag = createId();
+  const users = await Promise.all(
+    Array.from({ length: count }, (_, index) =>
+      db.users.create({ email: email(`${tag}-${index}`), posts: [{ title: `${tag}-${index}` }] }),
+    ),
+  );
+  for (let round = 0; round < rounds; round++) {
+    const found = await Promise.all(
+      users.map((user) => db.users.getById(user.id, { include: { posts: true } })),
+    );
+    expect(found.map((user) => [user.id, user.posts.map((post) => post.title)])).toEqual(
+      users.map((user, index) => [user.id, [`${tag}-${index}`]]),
+    );
+    const page = await db.users.findMany({ where: { emailContains: tag }, first: count });
+    expect(page.items.map((user) => user.id).sort()).toEqual(users.map((user) => user.id).sort());
+  }
+}
+
+describe.runIf(untrackedRunsHere)(
+  'named prepared statements through a PgBouncer that does not track them (1.18)',
+  () => {
+    /** Debian's PgBouncer: the suite's when it is that one, else one of this file's own. */
+    let untrackedUrl: string;
+    beforeAll(async () => {
+      untrackedUrl =
+        sharedPgBouncerUrl !== undefined && !sharedTracksStatements
+          ? sharedPgBouncerUrl
+          : (await ownDebianPgBouncer()).url('postgres');
+    });
+
+    it('are off by default behind pgbouncer=true: concurrent calls work and no server connection holds one of the layer', async () => {
+      // A named statement of another client stays on the server connection it was parsed on, where the
+      // look below finds it: so it would find the layer's too.
+      const control = `control_${randomBytes(4).toString('hex')}`;
+      await withClient(
+        async (client) => {
+          await client.query('BEGIN');
+          await client.query({ name: control, text: 'SELECT 1' });
+          await client.query('COMMIT');
+        },
+        testDb.name,
+        untrackedUrl,
+      );
+
+      // More client connections than server connections, so each client changes server connections.
+      const clients = 2 * PGBOUNCER_SETTINGS.defaultPoolSize;
+      expect(loadConfig(env({}, untrackedUrl)).preparedStatements.enabled).toBe(false);
+      const db = database({ POSTGRES_POOL_MAX: String(clients) }, collectingLogger(), untrackedUrl);
+      const events: QueryEvent[] = [];
+      db.on('query', (event) => events.push(event));
+      await createAndReadBack(db, clients, 3);
+      expect(events.length).toBeGreaterThan(clients);
+      expect(events.filter((event) => event.prepared)).toEqual([]);
+      expect((await db.health()).pool.total).toBeGreaterThan(PGBOUNCER_SETTINGS.defaultPoolSize);
+
+      const servers = await serverStatements(untrackedUrl);
+      expect(servers.size).toBe(PGBOUNCER_SETTINGS.defaultPoolSize);
+      expect([...servers.values()].flat()).toContain(control);
+      expect(layerNames(servers.values())).toEqual([]);
+    });
+
+    it('turned on anyway, break when a client changes server connections: 26000, prepared statement does not exist', async () => {
+      // One client connection, so the layer's statement cache is that of one connection to PgBouncer.
+      const db = database(
+        { POSTGRES_POOL_MAX: '1', DATABASE_PREPARED_STATEMENTS: 'true' },
+        collectingLogger(),
+        untrackedUrl,
+      );
+      const events: QueryEvent[] = [];
+      db.on('query', (event) => events.push(event));
+      const statement = 'SELECT pg_backend_pid() AS pid';
+      const pidOfNamed = async (scope: Pick<Database, 'executeRaw'>) =>
+        (await scope.executeRaw<{ pid: number }>(statement, [], { prepare: true }))[0]?.pid;
+      const backendPid = async (client: pg.Client) =>
+        (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+
+      const parsedOn = await pidOfNamed(db); // server connection A
+      const [first, second] = [
+        await pgbouncerClient(testDb.name, untrackedUrl),
+        await pgbouncerClient(testDb.name, untrackedUrl),
+      ];
+      try {
+        // Another application takes A (PgBouncer hands out the most recently released one) …
+        await first.query('BEGIN');
+        expect(await backendPid(first)).toBe(parsedOn);
+        // … so the layer binds its statement on B, which never saw it. Outside a transaction the layer
+        // parses it again there and runs it once more: the call works, at the price of a failed round trip.
+        events.length = 0;
+        const reparsedOn = await pidOfNamed(db);
+        expect(reparsedOn).not.toBe(parsedOn);
+        expect(events.map((event) => [event.prepared, event.error?.code])).toEqual([
+          [true, '26000'],
+          [true, undefined],
+        ]);
+        await first.query('COMMIT');
+
+        // Inside a transaction there is no second try: with A and B taken, the transaction runs on a
+        // third server connection, and the statement the layer believes prepared is not there.
+        await first.query('BEGIN');
+        await second.query('BEGIN');
+        expect(new Set([await backendPid(first), await backendPid(second)])).toEqual(
+          new Set([parsedOn, reparsedOn]),
+        );
+        let ranOn: number | undefined;
+        const failed = db.transaction(async (tx) => {
+          ranOn = await pidOf(tx);
+          return pidOfNamed(tx);
+        });
+        await expect(failed).rejects.toBeInstanceOf(StalePreparedStatementError);
+        await expect(failed).rejects.toMatchObject({
+          code: '26000',
+          message: expect.stringMatching(/prepared statement "shared_db_\w+" does not exist/),
+        });
+        expect([parsedOn, reparsedOn]).not.toContain(ranOn);
+      } finally {
+        await Promise.all([first, second].map((client) => client.end()));
+      }
+    });
+  },
+);
+
+describe.runIf(trackedRunsHere)(
+  'named prepared statements through PgBouncer 1.21+ with max_prepared_statements',
+  () => {
+    /** The suite's PgBouncer when it tracks named statements, else one of this file's own. */
+    let trackedUrl: string;
+    beforeAll(async () => {
+      if (sharedTracksStatements && sharedPgBouncerUrl !== undefined) {
+        trackedUrl = sharedPgBouncerUrl;
+        return;
+      }
+      // Only under CI=true without one: fail, never skip.
+      if (preparedBinary === undefined) {
+        throw new PgBouncerMissingError(
+          'CI=true, but there is no PgBouncer 1.21 or newer (.ci/run builds it)',
+          PREPARED_PGBOUNCER_HINT,
+        );
+      }
+      const own = await ownPgBouncer({
+        binary: preparedBinary,
+        maxPreparedStatements: PGBOUNCER_SETTINGS.maxPreparedStatements,
+      });
+      trackedUrl = own.url('postgres');
+    });
+
+    /** The layer with named statements on, its connections to PgBouncer marked with `app`. */
+    function preparedDatabase(app: string, extra: Environment = {}): Database {
+      return database(
+        {
+          DATABASE_PREPARED_STATEMENTS: 'true',
+          POSTGRES_PRISMA_URL: `${pgbouncerDatabaseUrl(trackedUrl, testDb.name)}&application_name=${app}`,
+          ...extra,
+        },
+        collectingLogger(),
+        trackedUrl,
+      );
+    }
+
+    /** PgBouncer's per-client count of the named statements a client has prepared (SHOW CLIENTS). */
+    async function clientStatementCounts(app: string): Promise<number[]> {
+      const clients = await console_<{ application_name: string; prepared_statements: number }>(
+        'SHOW CLIENTS',
+        trackedUrl,
+      );
+      return clients
+        .filter((row) => row.application_name === app)
+        .map((row) => Number(row.prepared_statements));
+    }
+
+    /** PgBouncer's counters of this database (SHOW STATS): Parses from clients, to servers, and Binds. */
+    async function statementStats(): Promise<{ clientParses: number; serverParses: number; binds: number }> {
+      const stats = await console_<Record<string, string>>('SHOW STATS', trackedUrl);
+      const row = stats.find((candidate) => candidate.database === testDb.name);
+      return {
+        clientParses: Number(row?.total_client_parse_count ?? 0),
+        serverParses: Number(row?.total_server_parse_count ?? 0),
+        binds: Number(row?.total_bind_count ?? 0),
+      };
+    }
+
+    it('carry the layer’s statements from one server connection to the next: concurrent calls work and return their rows', async () => {
+      const app = `shared_db_${randomBytes(4).toString('hex')}`;
+      const clients = 2 * PGBOUNCER_SETTINGS.defaultPoolSize;
+      const db = preparedDatabase(app, { POSTGRES_POOL_MAX: String(clients) });
+      const before = await statementStats();
+      await createAndReadBack(db, clients, 3);
+      const after = await statementStats();
+
+      // Every connection of the layer prepared named statements, which PgBouncer tracked …
+      const counts = await clientStatementCounts(app);
+      expect(counts.length).toBeGreaterThan(PGBOUNCER_SETTINGS.defaultPoolSize);
+      expect(counts.every((count) => count > 0)).toBe(true);
+      // … parsed once per client connection and then bound again and again …
+      const clientParses = after.clientParses - before.clientParses;
+      expect(clientParses).toBeGreaterThan(0);
+      expect(after.binds - before.binds).toBeGreaterThan(clientParses);
+      expect(after.serverParses - before.serverParses).toBeGreaterThan(0);
+      // … and prepared on the server under PgBouncer's own names, never the layer's.
+      const servers = await serverStatements(trackedUrl);
+      const names = [...servers.values()].flat();
+      expect(names.filter((name) => /^PGBOUNCER_\d+$/.test(name)).length).toBeGreaterThan(0);
+      expect(layerNames(servers.values())).toEqual([]);
+    });
+
+    it('keep working with a small statement cache: the least recently used are closed, and PgBouncer forgets them', async () => {
+      const app = `shared_db_${randomBytes(4).toString('hex')}`;
+      const cacheSize = 2;
+      const distinct = 10;
+      const rounds = 3;
+      // One connection first: the statements take turns in its cache of 2, so each use is a new Parse.
+      const one = preparedDatabase(app, {
+        POSTGRES_POOL_MAX: '1',
+        DATABASE_STATEMENT_CACHE_SIZE: String(cacheSize),
+      });
+      const before = await statementStats();
+      for (let round = 0; round < rounds; round++) {
+        for (let index = 0; index < distinct; index++) {
+          const rows = await one.executeRaw<{ value: number }>(
+            `SELECT $1::int + ${index} AS value`,
+            [round],
+            {
+              prepare: true,
+            },
+          );
+          expect(rows).toEqual([{ value: round + index }]);
+        }
+      }
+      const after = await statementStats();
+      expect(after.clientParses - before.clientParses).toBeGreaterThanOrEqual(rounds * distinct);
+      // Had the evicted ones not been closed, PgBouncer would still hold all of them for this client.
+      const [count, ...others] = await clientStatementCounts(app);
+      expect(others).toEqual([]);
+      expect(count).toBeGreaterThan(0);
+      expect(count).toBeLessThanOrEqual(cacheSize);
+
+      // Then many connections, repository calls and raw statements at once.
+      const many = preparedDatabase(app, {
+        POSTGRES_POOL_MAX: String(2 * PGBOUNCER_SETTINGS.defaultPoolSize),
+        DATABASE_STATEMENT_CACHE_SIZE: String(cacheSize),
+      });
+      await Promise.all([
+        createAndReadBack(many, PGBOUNCER_SETTINGS.defaultPoolSize, 2),
+        ...Array.from({ length: 2 * distinct }, async (_, index) => {
+          const rows = await many.executeRaw<{ value: number }>(
+            `SELECT $1::int + ${index % distinct} AS value`,
+            [index],
+            {
+              prepare: true,
+            },
+          );
+          expect(rows).toEqual([{ value: index + (index % distinct) }]);
+        }),
+      ]);
+
+      // Closed statements are gone from PgBouncer's view of each client: no client holds more than the cache.
+      const counts = await clientStatementCounts(app);
+      expect(counts.length).toBeGreaterThan(1);
+      expect(Math.max(...counts)).toBeLessThanOrEqual(cacheSize);
+      expect(Math.max(...counts)).toBeGreaterThan(0);
+    });
+  },
+);
