@@ -404,6 +404,7 @@ describe.runIf(untrackedRunsHere)(
           : (await ownDebianPgBouncer()).url('postgres');
     });
 
+    // First: the tests after it turn them on and leave the layer's names on server connections.
     it('are off by default behind pgbouncer=true: concurrent calls work and no server connection holds one of the layer', async () => {
       // A named statement of another client stays on the server connection it was parsed on, where the
       // look below finds it: so it would find the layer's too.
@@ -435,6 +436,22 @@ describe.runIf(untrackedRunsHere)(
       expect(layerNames(servers.values())).toEqual([]);
     });
 
+    it('turned on anyway, break when two client connections meet on one server connection: 42P05, already exists', async () => {
+      // Two applications (or two connections of one pool) with the same statement.
+      const turnedOn = { POSTGRES_POOL_MAX: '1', DATABASE_PREPARED_STATEMENTS: 'true' };
+      const one = database(turnedOn, collectingLogger(), untrackedUrl);
+      const two = database(turnedOn, collectingLogger(), untrackedUrl);
+      // A text of its own, so a name no other test left on a server connection.
+      const statement = `SELECT pg_backend_pid() AS pid /* ${createId()} */`;
+      await one.executeRaw(statement, [], { prepare: true });
+      // PgBouncer hands `two` the server connection `one` just released, where the name is taken; the
+      // layer prepares again only a statement that went missing, so the call fails.
+      await expect(two.executeRaw(statement, [], { prepare: true })).rejects.toMatchObject({
+        code: '42P05',
+        message: expect.stringMatching(/prepared statement "shared_db_\w+" already exists/),
+      });
+    });
+
     it('turned on anyway, break when a client changes server connections: 26000, prepared statement does not exist', async () => {
       // One client connection, so the layer's statement cache is that of one connection to PgBouncer.
       const db = database(
@@ -444,7 +461,8 @@ describe.runIf(untrackedRunsHere)(
       );
       const events: QueryEvent[] = [];
       db.on('query', (event) => events.push(event));
-      const statement = 'SELECT pg_backend_pid() AS pid';
+      // A text of its own, so a name no other test left on a server connection.
+      const statement = `SELECT pg_backend_pid() AS pid /* ${createId()} */`;
       const pidOfNamed = async (scope: Pick<Database, 'executeRaw'>) =>
         (await scope.executeRaw<{ pid: number }>(statement, [], { prepare: true }))[0]?.pid;
       const backendPid = async (client: pg.Client) =>
