@@ -7,6 +7,8 @@
  *   --lock-timeout=MS        longest wait of a migration for a table lock (lock_timeout); default 10000
  *   --advisory-lock-wait=MS  longest wait for another migration run on the same database; default 60000,
  *                            0 fails at once
+ *   --dir=PATH               create only: write the new file there instead of migrations/ (a draft
+ *                            that no migration run picks up yet)
  *
  * Runs over POSTGRES_URL_NON_POOLING (or the `npm run db:start` server when nothing is configured), in
  * the URL's `?schema=` (default public).
@@ -23,13 +25,14 @@ import { directConnection } from './lib/development-database.js';
 import { runScript } from './lib/run-script.js';
 
 const USAGE =
-  'usage: npm run migrate -- up [N] | down [N|all] | create NAME  [--lock-timeout=MS] [--advisory-lock-wait=MS]';
+  'usage: npm run migrate -- up [N] | down [N|all] | create NAME [--dir=PATH]  [--lock-timeout=MS] [--advisory-lock-wait=MS]';
 const MAX_MS = 2_147_483_647;
 
 interface Arguments {
   positional: string[];
   lockTimeoutMs: number;
   advisoryLockWaitMs: number;
+  dir: string | undefined;
 }
 
 function parseArguments(argv: string[]): Arguments {
@@ -43,11 +46,16 @@ function parseArguments(argv: string[]): Arguments {
       continue;
     }
     const name = flag[1] as string;
-    if (name !== 'lock-timeout' && name !== 'advisory-lock-wait') {
+    if (name !== 'lock-timeout' && name !== 'advisory-lock-wait' && name !== 'dir') {
       throw new ConfigError(`--${name}`, `unknown option; ${USAGE}`);
     }
     const value = flag[2] ?? argv[++i];
-    if (value === undefined) throw new ConfigError(`--${name}`, 'needs a number of milliseconds');
+    if (value === undefined) {
+      throw new ConfigError(
+        `--${name}`,
+        name === 'dir' ? 'needs a directory' : 'needs a number of milliseconds',
+      );
+    }
     flags.set(name, value);
   }
   return {
@@ -55,6 +63,7 @@ function parseArguments(argv: string[]): Arguments {
     lockTimeoutMs: parseMs(flags.get('lock-timeout'), '--lock-timeout', 1) ?? DEFAULT_LOCK_TIMEOUT_MS,
     advisoryLockWaitMs:
       parseMs(flags.get('advisory-lock-wait'), '--advisory-lock-wait', 0) ?? DEFAULT_ADVISORY_LOCK_WAIT_MS,
+    dir: flags.get('dir'),
   };
 }
 
@@ -76,13 +85,15 @@ function parseCount(value: string | undefined, direction: 'up' | 'down'): number
 }
 
 runScript(async () => {
-  const { positional, lockTimeoutMs, advisoryLockWaitMs } = parseArguments(process.argv.slice(2));
+  const { positional, lockTimeoutMs, advisoryLockWaitMs, dir } = parseArguments(process.argv.slice(2));
   const [command, argument] = positional;
   if (command === 'create') {
-    if (!argument) throw new ConfigError('name', 'usage: npm run migrate create NAME');
-    console.log(`created ${await createMigration(argument)}`);
+    if (!argument) throw new ConfigError('name', 'usage: npm run migrate create NAME [--dir=PATH]');
+    console.log(`created ${await createMigration(argument, dir)}`);
     return;
   }
+  if (dir !== undefined)
+    throw new ConfigError('--dir', 'is for create only: migrations run from migrations/');
   if (command !== 'up' && command !== 'down') {
     throw new ConfigError('command', USAGE);
   }

@@ -179,11 +179,11 @@ export async function migrate(
 }
 
 /** Creates `migrations/<timestamp>_<name>.ts` from node-pg-migrate's TypeScript template. */
-export async function createMigration(name: string): Promise<string> {
+export async function createMigration(name: string, dir: string = MIGRATIONS_DIR): Promise<string> {
   if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(name)) {
     throw new ConfigError('name', `"${name}" is not a kebab-case migration name (like add-posts-summary)`);
   }
-  const migration = await Migration.create(name, MIGRATIONS_DIR, { language: 'ts' });
+  const migration = await Migration.create(name, dir, { language: 'ts' });
   return migration;
 }
 

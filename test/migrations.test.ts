@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -432,15 +433,23 @@ describe('npm run migrate', () => {
     expect((error as { stderr: string }).stderr).toContain('count: "many" is not a positive number or "all"');
   });
 
-  it('creates a TypeScript migration from the template with create NAME', async () => {
-    const { stdout } = await cli(adminUrl, 'create', 'add-example-column');
-    const path = stdout.match(/created (\S+)/)?.[1];
+  it('creates a TypeScript migration from the template with create NAME (here with --dir)', async () => {
+    // Not in migrations/: other files run migrations meanwhile, and would pick the new file up.
+    const dir = await mkdtemp(join(tmpdir(), 'shared-db-create-'));
     try {
-      expect(path).toMatch(/migrations\/\d{13}_add-example-column\.ts$/);
+      const { stdout } = await cli(adminUrl, 'create', 'add-example-column', `--dir=${dir}`);
+      const path = stdout.match(/created (\S+)/)?.[1];
+      expect(path?.startsWith(dir)).toBe(true);
+      expect(path).toMatch(/\/\d{13}_add-example-column\.ts$/);
       const source = await readFile(path as string, 'utf8');
       expect(source).toContain('export async function up(pgm: MigrationBuilder)');
     } finally {
-      if (path) await rm(path);
+      await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('refuses --dir for up and down', async () => {
+    const error = await cli(adminUrl, 'up', '--dir=/tmp').catch((caught: { stderr: string }) => caught);
+    expect((error as { stderr: string }).stderr).toContain('--dir: is for create only');
   });
 });
