@@ -24,7 +24,11 @@ export class GeneratedId {
 
 export interface CheckedCase extends BenchCase {
   /** One layer call (on the database given), for the SQL check, and what the hand-written variants send. */
-  probe?: { layer(db: Database): Promise<unknown>; expected: Array<{ sql: string; params: unknown[] }> };
+  probe?: {
+    layer(db: Database): Promise<unknown>;
+    /** `prepared: false` for a statement the layer sends unnamed on purpose (search, metadata). */
+    expected: Array<{ sql: string; params: unknown[]; prepared?: boolean }>;
+  };
 }
 
 /** The variant every target measures. */
@@ -184,7 +188,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       targets: targets(),
       probe: {
         layer: (probeDb) => probeDb.posts.findByMetadata({ category, tags: { any: [tag] } }, { first: PAGE }),
-        expected: [{ sql: hand.POSTS_BY_METADATA, params: metadataParams }],
+        expected: [{ sql: hand.POSTS_BY_METADATA, params: metadataParams, prepared: false }],
       },
     },
     {
@@ -207,7 +211,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       targets: [...targets(), { baseline: 'spec query by hand', subject: LAYER, minRatio: 10 }],
       probe: {
         layer: (probeDb) => probeDb.posts.search(search.word, { first: PAGE }),
-        expected: [{ sql: hand.SEARCH_POSTS, params: [...searchParams, true, PAGE + 1] }],
+        expected: [{ sql: hand.SEARCH_POSTS, params: [...searchParams, true, PAGE + 1], prepared: false }],
       },
     },
     {

@@ -17,7 +17,7 @@ import {
   queryReporter,
   toLogger,
 } from './logger.js';
-import { PooledConnection, preparedRawQuery } from './pooled-connection.js';
+import { mayPrepare, PooledConnection, preparedRawQuery } from './pooled-connection.js';
 import { PreparedStatements, type StatementEpoch } from './prepared-statements.js';
 import { QueryCache, type RunCompiled } from './query-cache.js';
 import type { ConfigurationCache } from './repositories/post-search.js';
@@ -286,7 +286,7 @@ export function createDatabase(
   const runOnPool: RunCompiled = async <R>(query: CompiledQuery<R>) => {
     const connection = await acquire();
     try {
-      return (await connection.query(query.sql, query.parameters, true)) as { rows: R[] };
+      return (await connection.query(query.sql, query.parameters, mayPrepare(query))) as { rows: R[] };
     } finally {
       connection.release();
     }

@@ -10,6 +10,7 @@ import { ConnectionError, type DatabaseError } from './errors.js';
 import type { ExecutedQuery, Logger } from './logger.js';
 import {
   assertPgInternals,
+  isUnnamed,
   type PreparedStatements,
   type QueryCallback,
   type StatementEpoch,
@@ -19,6 +20,14 @@ import { toDatabaseError } from './to-database-error.js';
 
 /** Raw statements run unnamed unless the caller asked for them to be prepared (`executeRaw`'s `prepare`). */
 const rawToPrepare = new WeakSet<CompiledQuery>();
+
+/**
+ * Whether `compiled` runs named where prepared statements are on: the query builder's statements are,
+ * raw SQL (BEGIN, SET LOCAL, a caller's own text) only when asked for, and never what `unnamed` marked.
+ */
+export function mayPrepare(compiled: CompiledQuery): boolean {
+  return (compiled.query.kind !== 'RawNode' || rawToPrepare.has(compiled)) && !isUnnamed(compiled);
+}
 
 /** A raw statement that runs as a named prepared statement where prepared statements are on. */
 export function preparedRawQuery(text: string, params: readonly unknown[]): CompiledQuery {
@@ -119,10 +128,11 @@ export class PooledConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    // The query builder's statements are prepared; raw SQL (BEGIN, SET LOCAL, a caller's own text) only
-    // when asked for.
-    const prepare = compiled.query.kind !== 'RawNode' || rawToPrepare.has(compiled);
-    const { command, rowCount, rows } = await this.query(compiled.sql, compiled.parameters, prepare);
+    const { command, rowCount, rows } = await this.query(
+      compiled.sql,
+      compiled.parameters,
+      mayPrepare(compiled),
+    );
     if (command === 'ROLLBACK' || command === 'COMMIT') return { rows: [{ command } as R] };
     const changed =
       command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';

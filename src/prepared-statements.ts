@@ -14,9 +14,27 @@
  * `assertPgInternals` fails loudly if a `pg` release moves it.
  */
 import { createHash } from 'node:crypto';
+import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
 
 export type QueryCallback = (error: Error | undefined, result: pg.QueryResult) => void;
+
+const NEVER_PREPARED = Symbol('shared-db: never prepared');
+
+/**
+ * `query`, to be sent unnamed even where prepared statements are on: for statements whose best plan
+ * depends on the values. After five runs of a named statement PostgreSQL may settle on a generic plan,
+ * which cannot see the values: for full-text search it ranks with a query rebuilt for every matching row
+ * (measured 1.7× slower), and for metadata containment its plan was 30× slower. Filled templates keep the
+ * mark (it is copied with the object).
+ */
+export function unnamed<Q extends CompiledQuery>(query: Q): Q {
+  return { ...query, [NEVER_PREPARED]: true };
+}
+
+export function isUnnamed(query: CompiledQuery): boolean {
+  return NEVER_PREPARED in query;
+}
 
 /** The part of pg's connection this module relies on (not in pg's typings). */
 interface PgConnection {

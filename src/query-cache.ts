@@ -9,6 +9,7 @@
  * with the values, so nothing a caller passes reaches the SQL text.
  */
 import type { Compilable, CompiledQuery } from 'kysely';
+import { unnamed } from './prepared-statements.js';
 
 const MARK = '\uE000shared-db:';
 
@@ -48,13 +49,17 @@ export class QueryCache {
 
   constructor(readonly limit = 500) {}
 
-  /** The template for `key`, compiled by `build` (with placeholders) the first time. */
-  template(key: string, build: () => Compilable): QueryTemplate {
+  /**
+   * The template for `key`, compiled by `build` (with placeholders) the first time. `prepare: false`
+   * sends it unnamed even where prepared statements are on (see `unnamed`).
+   */
+  template(key: string, build: () => Compilable, options: { prepare?: boolean } = {}): QueryTemplate {
     let template = this.#templates.get(key);
     if (template) {
       this.#templates.delete(key);
     } else {
-      template = new QueryTemplate(build().compile());
+      const compiled = build().compile();
+      template = new QueryTemplate(options.prepare === false ? unnamed(compiled) : compiled);
       if (this.#templates.size >= this.limit) {
         const oldest = this.#templates.keys().next().value;
         if (oldest !== undefined) this.#templates.delete(oldest);

@@ -100,6 +100,24 @@ describe('on a direct connection', () => {
     expect(onServer).toHaveLength(4);
   });
 
+  it('sends search and metadata filters unnamed, in and out of transactions: their best plans depend on the values', async () => {
+    const { db, events } = database();
+    const calls = async (scope: Pick<Database, 'posts'>) => {
+      await scope.posts.search('prepared');
+      await scope.posts.search('prep', { mode: 'prefix' });
+      await scope.posts.findByMetadata({ category: 'none' });
+      await scope.posts.findMany({ first: 5 });
+    };
+    await db.posts.search('warm'); // reads the text search configurations once
+    events.length = 0;
+    await calls(db);
+    await db.transaction(calls);
+    const named = events.filter((e) => !/^(begin|commit)$/.test(e.sql)).map((e) => e.prepared);
+    expect(named).toEqual([false, false, false, true, false, false, false, true]);
+    const found = await db.posts.search('prepared', { includeUnpublished: true });
+    expect(found.items.map((p) => p.title)).toEqual(['Prepared']);
+  });
+
   it('keeps at most DATABASE_STATEMENT_CACHE_SIZE per connection, closing the least recently used', async () => {
     const { db } = database({ DATABASE_STATEMENT_CACHE_SIZE: '3' });
     const run = (n: number) => db.executeRaw(`SELECT $1::int + ${n} AS n`, [1], { prepare: true });

@@ -11,6 +11,7 @@ import type { DB } from '../../db-types/index.js';
 import { ValidationError } from '../errors.js';
 import type { Page, Post } from '../models.js';
 import { packCursor, unpackCursor } from '../pagination.js';
+import { unnamed } from '../prepared-statements.js';
 import { placeholder, type QueryCache, type RunCompiled } from '../query-cache.js';
 import * as fullText from '../sql/full-text.js';
 import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from '../validation.js';
@@ -172,15 +173,19 @@ function searchTemplate(kysely: Kysely<DB>, queries: QueryCache, plan: SearchPla
     plan.authorId !== undefined,
     plan.after !== undefined,
   ];
-  return queries.template(`posts.search ${JSON.stringify(shape)}`, () =>
-    searchQuery(kysely, {
-      ...plan,
-      text: placeholder('text'),
-      fetch: placeholder<number>('fetch'),
-      authorId: plan.authorId === undefined ? undefined : placeholder('authorId'),
-      after:
-        plan.after === undefined ? undefined : { rank: placeholder<number>('rank'), id: placeholder('id') },
-    }),
+  return queries.template(
+    `posts.search ${JSON.stringify(shape)}`,
+    () =>
+      searchQuery(kysely, {
+        ...plan,
+        text: placeholder('text'),
+        fetch: placeholder<number>('fetch'),
+        authorId: plan.authorId === undefined ? undefined : placeholder('authorId'),
+        after:
+          plan.after === undefined ? undefined : { rank: placeholder<number>('rank'), id: placeholder('id') },
+      }),
+    // Unnamed: a generic plan cannot see the search text (see `unnamed`).
+    { prepare: false },
   );
 }
 
@@ -198,7 +203,7 @@ export async function searchPosts(
     // Prefix mode rewrites the text into its own tsquery syntax, so it is compiled each time.
     const query =
       plan.mode === 'prefix'
-        ? searchQuery(kysely, plan).compile()
+        ? unnamed(searchQuery(kysely, plan).compile())
         : searchTemplate(kysely, queries, plan).fill<PostSearchHit>({
             text: fullText.checkedText(plan.text),
             fetch: plan.fetch,

@@ -185,6 +185,8 @@ interface PageCondition {
   shape: string;
   build: (eb: PostsScope) => Expression<SqlBool>;
   values: Record<string, unknown>;
+  /** false: sent unnamed, since its best plan depends on the values (see `unnamed`). */
+  prepare?: boolean;
 }
 
 export function postsRepository(
@@ -243,18 +245,21 @@ export function postsRepository(
     const plan = planPage(pageOptions);
     // Compiled once per shape: what is included, which posts, which condition, and whether a cursor.
     const shape = `${include?.author ? 'author' : '-'} ${deletedState(filter)} ${plan.direction} ${plan.after ? 'after' : '-'}`;
-    const template = queries.template(`posts.page ${shape} ${condition.shape}`, () =>
-      postsPageQuery(
-        kysely,
-        include,
-        filter,
-        {
-          ...plan,
-          fetch: placeholder<number>('fetch'),
-          after: plan.after && { createdAt: placeholder<Date>('createdAt'), id: placeholder('afterId') },
-        },
-        condition.build,
-      ),
+    const template = queries.template(
+      `posts.page ${shape} ${condition.shape}`,
+      () =>
+        postsPageQuery(
+          kysely,
+          include,
+          filter,
+          {
+            ...plan,
+            fetch: placeholder<number>('fetch'),
+            after: plan.after && { createdAt: placeholder<Date>('createdAt'), id: placeholder('afterId') },
+          },
+          condition.build,
+        ),
+      { prepare: condition.prepare },
     );
     return withDatabaseErrors(async () => {
       const { rows } = await run(
@@ -347,6 +352,7 @@ export function postsRepository(
           shape: `metadata ${JSON.stringify(metadataShape(criteria))}`,
           build: (eb) => matchesMetadata(eb, criteria, (index) => placeholder(`metadata.${index}`)),
           values: Object.fromEntries(documents.map((text, index) => [`metadata.${index}`, text])),
+          prepare: false,
         },
       );
     },
