@@ -236,24 +236,28 @@ export function usersRepository(
         name: data.name ?? null,
         profile_image: data.profileImage ?? null,
       };
-      // Compiled once per number of posts and roles; every value fills a placeholder.
+      // Compiled once per number of posts and roles; every value fills a placeholder named after its row
+      // and column. The placeholder rows are built only when the statement is compiled.
       const values: Record<string, unknown> = {};
+      const addValues = (prefix: string, row: Record<string, unknown>) => {
+        for (const column in row) values[prefix + column] = row[column];
+      };
+      addValues('user.', user);
+      for (let index = 0; index < posts.length; index += 1)
+        addValues(`posts.${index}.`, posts[index] as Record<string, unknown>);
+      for (let index = 0; index < roles.length; index += 1)
+        addValues(`roles.${index}.`, roles[index] as Record<string, unknown>);
       const shaped = <T extends Record<string, unknown>>(prefix: string, row: T): T =>
-        Object.fromEntries(
-          Object.entries(row).map(([column, value]) => {
-            values[`${prefix}.${column}`] = value;
-            return [column, placeholder(`${prefix}.${column}`)];
-          }),
-        ) as T;
-      const userTemplate = shaped('user', user);
-      const postTemplates = posts.map((post, index) => shaped(`posts.${index}`, post));
-      const roleTemplates = roles.map((role, index) => shaped(`roles.${index}`, role));
-      const template = queries.template(`users.create ${posts.length} ${roles.length}`, () =>
+        Object.fromEntries(Object.keys(row).map((column) => [column, placeholder(prefix + column)])) as T;
+      const template = queries.template(`users.create ${posts.length} ${roles.length}`, () => {
+        const userTemplate = shaped('user.', user);
+        const postTemplates = posts.map((post, index) => shaped(`posts.${index}.`, post));
+        const roleTemplates = roles.map((role, index) => shaped(`roles.${index}.`, role));
         // One statement: the user, its posts and its roles are inserted by data-modifying CTEs (each runs,
         // read or not). The foreign keys are checked at the end of the statement, when the user row exists.
         // Only the server's own values come back: the timestamps, which are one `now()` for every row of
         // the statement. Returning every row as JSON made the statement a third slower on the server.
-        kysely
+        return kysely
           .with('new_user', (db) =>
             db.insertInto('pg_users').values(userTemplate).returning(['created_at', 'updated_at']),
           )
@@ -268,8 +272,8 @@ export function usersRepository(
               : db.selectFrom('pg_roles').select('id').where(sql<boolean>`false`),
           )
           .selectFrom('new_user as u')
-          .select(['u.created_at as createdAt', 'u.updated_at as updatedAt']),
-      );
+          .select(['u.created_at as createdAt', 'u.updated_at as updatedAt']);
+      });
       return withDatabaseErrors(async () => {
         const { rows } = await run(template.fill<{ createdAt: Date; updatedAt: Date }>(values));
         const stamped = rows[0];
