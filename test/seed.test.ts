@@ -100,6 +100,18 @@ describe('seedDatabase', () => {
     firstDigest = await digest();
   });
 
+  it('leaves no GIN index with a pending list (searches would read through it)', async () => {
+    // gin_clean_pending_list returns the pending pages it merged: none are left to merge.
+    const { rows } = await admin.query<{ index: string; merged: number }>(
+      `SELECT c.relname AS index, pg_catalog.gin_clean_pending_list(c.oid)::int AS merged
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_am am ON am.oid = c.relam
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE am.amname = 'gin' AND n.nspname = 'public' ORDER BY 1`,
+    );
+    expect(rows.map((row) => row.index)).toContain('pg_posts_search_vector_idx');
+    expect(rows.filter((row) => row.merged > 0)).toEqual([]);
+  });
+
   it('writes realistic rows: cuid-shaped ids, unique emails, spread timestamps, mostly published', async () => {
     const { rows } = await admin.query(`
       SELECT (SELECT bool_and(id ~ '^[a-z][a-z0-9]{23}$') FROM pg_users) AND
