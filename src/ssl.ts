@@ -130,6 +130,12 @@ export class SslModePool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
+    // One attempt (every sslmode but allow and prefer): nothing to choose, so no wrapper on the hot path.
+    if (this.#attempts.length === 1) {
+      if (callback === undefined) return super.connect();
+      super.connect(callback);
+      return undefined;
+    }
     const connected = this.#connect();
     if (callback === undefined) return connected;
     // pool.query() uses the callback form.
