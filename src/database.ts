@@ -269,7 +269,7 @@ export function createDatabase(
     let connection = connections.get(client);
     if (!connection) {
       const statements = prepared.enabled ? new PreparedStatements(prepared.perConnection, epoch) : undefined;
-      connection = new PooledConnection(client, { report, logger, statements, epoch });
+      connection = new PooledConnection(client, { report, logger, statements });
       connections.set(client, connection);
     }
     connection.checkedOut(performance.now() - started);

@@ -13,7 +13,6 @@ import {
   isUnnamed,
   type PreparedStatements,
   type QueryCallback,
-  type StatementEpoch,
   staleStatement,
 } from './prepared-statements.js';
 import { toDatabaseError } from './to-database-error.js';
@@ -71,8 +70,6 @@ export interface PooledConnectionOptions {
   logger: Logger;
   /** This connection's named statements; undefined when prepared statements are off. */
   statements: PreparedStatements | undefined;
-  /** Shared by the database's connections, bumped when a statement's result type changed. */
-  epoch: StatementEpoch;
 }
 
 export class PooledConnection implements DatabaseConnection {
@@ -173,11 +170,7 @@ export class PooledConnection implements DatabaseConnection {
       // A migration changed what the statement returns, or the session lost its statements: prepare it
       // again. Outside a transaction that is transparent; inside one the transaction is already aborted,
       // and the error (StalePreparedStatementError) says to run it again, as `retry` does.
-      if (stale === 'missing') statements.forgetAll();
-      else {
-        statements.forget(text);
-        this.#options.epoch.value += 1;
-      }
+      statements.wentStale(text, stale);
       if (this.inTransaction) throw error;
       return await this.#timed(text, params, statements, 0);
     }

@@ -92,22 +92,25 @@ export class PreparedStatements {
   readonly #names = new Map<string, string>();
   /** Names to close before the next statement is sent. */
   #toClose: string[] = [];
+  readonly #shared: StatementEpoch;
+  /** The shared epoch these statements were prepared in. */
   #epoch: number;
 
   constructor(
     readonly limit: number,
-    private readonly epoch: StatementEpoch,
+    shared: StatementEpoch,
   ) {
-    this.#epoch = epoch.value;
+    this.#shared = shared;
+    this.#epoch = shared.value;
   }
 
   /** `text` as a named statement for pg's `client.query`, prepared on this connection when it is new. */
   query(text: string, values: readonly unknown[], callback: QueryCallback): pg.Query {
     // A migration changed a result type somewhere: prepare every statement again rather than let each
     // fail once, possibly inside a transaction, where failing cannot be retried.
-    if (this.#epoch !== this.epoch.value) {
-      this.#epoch = this.epoch.value;
-      this.forgetAll();
+    if (this.#epoch !== this.#shared.value) {
+      this.#epoch = this.#shared.value;
+      this.#forgetAll();
     }
     let name = this.#names.get(text);
     if (name === undefined) {
@@ -126,31 +129,39 @@ export class PreparedStatements {
     return new NamedQuery({ name, text, values: values as unknown[] }, callback, close);
   }
 
-  /** The server cannot use `text`'s statement any more: it is closed, and parsed again on its next use. */
-  forget(text: string): void {
+  /**
+   * The server refused `text`'s statement as stale (see `staleStatement`); it is closed and parsed again
+   * on its next use. After a lost session (`missing`) every statement of this connection is; after a
+   * changed result type, every statement of every connection (this one's included), since the same
+   * migration may have made them stale too.
+   */
+  wentStale(text: string, reason: StaleReason): void {
+    if (reason === 'missing') {
+      this.#forgetAll();
+      return;
+    }
     const name = this.#names.get(text);
-    if (name === undefined) return;
-    this.#names.delete(text);
-    this.#toClose.push(name);
+    if (name !== undefined) {
+      this.#names.delete(text);
+      this.#toClose.push(name);
+    }
+    this.#shared.value += 1;
   }
 
-  /** The connection lost its statements (DISCARD ALL, DEALLOCATE ALL): all are parsed again. */
-  forgetAll(): void {
+  #forgetAll(): void {
     for (const name of this.#names.values()) this.#toClose.push(name);
     this.#names.clear();
   }
-
-  get size(): number {
-    return this.#names.size;
-  }
 }
+
+export type StaleReason = 'result-type-changed' | 'missing';
 
 /**
  * Whether the server refused a named statement because it went stale: "cached plan must not change
  * result type" (0A000, after a migration changed a column's type or a `*`'s columns), or "prepared
  * statement does not exist" (26000, after DISCARD ALL or DEALLOCATE ALL on the connection).
  */
-export function staleStatement(error: unknown): 'result-type-changed' | 'missing' | undefined {
+export function staleStatement(error: unknown): StaleReason | undefined {
   if (!(error instanceof Error)) return undefined;
   const { code, routine } = error as { code?: unknown; routine?: unknown };
   if (
