@@ -5,7 +5,6 @@
  * knows when a transaction is open (a stale statement can be retried only outside one).
  */
 import {
-  AbortedTransactionError,
   CompiledQuery,
   type DatabaseConnection,
   type Driver,
@@ -38,16 +37,14 @@ class LayerDriver extends PostgresDriver {
   }
 
   override async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    const c = connection as PooledConnection;
     try {
-      const { rows } = await c.executeQuery<{ command: string }>(CompiledQuery.raw('commit'));
-      // PostgreSQL completes COMMIT with a ROLLBACK tag when an earlier error left the transaction aborted.
-      if (rows[0]?.command === 'ROLLBACK') throw new AbortedTransactionError();
+      await super.commitTransaction(connection);
     } finally {
-      c.inTransaction = false;
+      (connection as PooledConnection).inTransaction = false;
     }
   }
 
+  // Not the base's: on failure it marks the connection for discard through a symbol private to Kysely.
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as PooledConnection;
     try {

@@ -115,8 +115,11 @@ type ConnectCallback = (
  */
 export class SslModePool extends pg.Pool {
   readonly #attempts: readonly SslAttempt[];
-  /** Whether `options.ssl` is known to work. */
-  #known: boolean;
+  /**
+   * Whether `options.ssl` is known to work. Asked only with two attempts (allow, prefer); the first
+   * connection finds out.
+   */
+  #known = false;
   /** Set while one caller makes the attempts; the other callers wait for its outcome. */
   #choosing: Promise<void> | undefined;
 
@@ -124,7 +127,6 @@ export class SslModePool extends pg.Pool {
     if (attempts.length === 0) throw new Error('SslModePool needs at least one ssl attempt');
     super({ ...config, ssl: attempts[0] });
     this.#attempts = attempts;
-    this.#known = attempts.length === 1;
   }
 
   override connect(): Promise<pg.PoolClient>;
@@ -152,7 +154,7 @@ export class SslModePool extends pg.Pool {
       try {
         return await super.connect();
       } catch (error) {
-        if (this.#attempts.length === 1 || !shouldFallBack(error, this.options.ssl)) throw error;
+        if (!shouldFallBack(error, this.options.ssl)) throw error;
         this.#known = false;
         return this.#connect();
       }
