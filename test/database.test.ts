@@ -1,11 +1,12 @@
 import { createId } from '@paralleldrive/cuid2';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_USER_SUMMARY_SQL } from '../scripts/lib/spec-queries.js';
 import { type Environment, loadConfig } from '../src/config.js';
 import { createDatabase, type Database } from '../src/database.js';
 import { DisconnectedError } from '../src/errors.js';
 import { collectingLogger } from './support/collecting-logger.js';
+import { queryOnce } from './support/query-once.js';
 import { useTestDatabase } from './support/test-database.js';
 
 const testDb = useTestDatabase();
@@ -17,14 +18,15 @@ function database(extra: Environment = {}, logger = collectingLogger()): Databas
   return db;
 }
 
-async function adminQuery(text: string, params: unknown[] = []) {
-  const client = new pg.Client({ connectionString: testDb.url });
-  await client.connect();
-  try {
-    return (await client.query(text, params)).rows;
-  } finally {
-    await client.end();
-  }
+const adminQuery = <Row extends pg.QueryResultRow = Record<string, unknown>>(
+  text: string,
+  params?: unknown[],
+) => queryOnce<Row>(testDb.url, text, params);
+
+async function updatedAtOf(id: string): Promise<Date> {
+  const [row] = await adminQuery<{ updated_at: Date }>('SELECT updated_at FROM pg_users WHERE id = $1', [id]);
+  if (!row) throw new Error(`no user ${id}`);
+  return row.updated_at;
 }
 
 let db: Database;
@@ -164,13 +166,12 @@ describe('the schema', () => {
       "UPDATE pg_users SET created_at = now() - interval '1 day', updated_at = now() - interval '1 day' WHERE id = $1",
       [user.id],
     );
-    const [before] = await adminQuery('SELECT updated_at FROM pg_users WHERE id = $1', [user.id]);
+    const before = await updatedAtOf(user.id);
     await db.executeRaw('UPDATE pg_users SET name = name WHERE id = $1', [user.id]);
-    const [unchanged] = await adminQuery('SELECT updated_at FROM pg_users WHERE id = $1', [user.id]);
-    expect(unchanged.updated_at).toEqual(before.updated_at);
+    expect(await updatedAtOf(user.id)).toEqual(before);
     await db.executeRaw('UPDATE pg_users SET name = $1 WHERE id = $2', ['New', user.id]);
-    const [after] = await adminQuery('SELECT updated_at FROM pg_users WHERE id = $1', [user.id]);
-    expect(after.updated_at.getTime()).toBeGreaterThan(before.updated_at.getTime());
+    const after = await updatedAtOf(user.id);
+    expect(after.getTime()).toBeGreaterThan(before.getTime());
   });
 
   it('keeps an updated_at that an UPDATE sets itself (a backfill)', async () => {
@@ -181,8 +182,7 @@ describe('the schema', () => {
       backfilled,
       user.id,
     ]);
-    const [row] = await adminQuery('SELECT updated_at FROM pg_users WHERE id = $1', [user.id]);
-    expect(row.updated_at).toEqual(backfilled);
+    expect(await updatedAtOf(user.id)).toEqual(backfilled);
   });
 
   it('keeps one live user per email, case-insensitively, and frees it on soft delete', async () => {

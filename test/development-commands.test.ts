@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SERVER, isDetachedServerRunning } from '../scripts/lib/embedded-server.js';
 import type { Environment } from '../src/config.js';
+import { queryOnce } from './support/query-once.js';
 import { runScript } from './support/run-script.js';
 import { useTestDatabase } from './support/test-database.js';
 
@@ -27,13 +28,8 @@ beforeAll(async () => {
 afterAll(() => rm(emptyDir, { recursive: true, force: true }));
 
 async function count(table: string): Promise<number> {
-  const client = new pg.Client({ connectionString: testDb.url });
-  await client.connect();
-  try {
-    return (await client.query(`SELECT count(*)::int AS n FROM public.${table}`)).rows[0].n;
-  } finally {
-    await client.end();
-  }
+  const [row] = await queryOnce<{ n: number }>(testDb.url, `SELECT count(*)::int AS n FROM public.${table}`);
+  return row?.n as number;
 }
 
 function portAnswers(port: number): Promise<boolean> {

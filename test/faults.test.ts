@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createId } from '@paralleldrive/cuid2';
 import { sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedServer } from '../scripts/lib/embedded-server.js';
 import { type Environment, loadConfig, parseConnectionUrl } from '../src/config.js';
@@ -23,6 +23,7 @@ import {
 } from '../src/errors.js';
 import { migrate } from '../src/migrate.js';
 import { collectingLogger } from './support/collecting-logger.js';
+import { queryOnce } from './support/query-once.js';
 import { useTestDatabase } from './support/test-database.js';
 
 const testDb = useTestDatabase();
@@ -43,18 +44,10 @@ function named(name: string, extra: Environment = {}, logger = collectingLogger(
   return database({ POSTGRES_PRISMA_URL: `${testDb.url}?application_name=${name}`, ...extra }, logger);
 }
 
-async function adminQuery<Row = Record<string, unknown>>(
+const adminQuery = <Row extends pg.QueryResultRow = Record<string, unknown>>(
   text: string,
-  params: unknown[] = [],
-): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: testDb.url });
-  await client.connect();
-  try {
-    return (await client.query(text, params)).rows as Row[];
-  } finally {
-    await client.end();
-  }
-}
+  params?: unknown[],
+) => queryOnce<Row>(testDb.url, text, params);
 
 const usersWith = async (email: string) =>
   (await adminQuery<{ n: number }>('SELECT count(*)::int AS n FROM pg_users WHERE email = $1', [email]))[0]

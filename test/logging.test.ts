@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Environment, loadConfig } from '../src/config.js';
 import {
@@ -19,6 +18,7 @@ import {
 import { DatabaseClient } from '../src/database-client.js';
 import { fromPino, type LogFields } from '../src/logger.js';
 import { collectingLogger, type LogLine } from './support/collecting-logger.js';
+import { queryOnce } from './support/query-once.js';
 import { useTestDatabase } from './support/test-database.js';
 
 const testDb = useTestDatabase();
@@ -367,15 +367,7 @@ describe('the password', () => {
   const url = (database = testDb.name, port = host.port || '5432') =>
     `postgresql://${role}:${encodeURIComponent(PASSWORD)}@${host.hostname}:${port}/${database}`;
 
-  async function asAdmin(text: string): Promise<void> {
-    const client = new pg.Client({ connectionString: testDb.url });
-    await client.connect();
-    try {
-      await client.query(text);
-    } finally {
-      await client.end();
-    }
-  }
+  const asAdmin = (text: string) => queryOnce(testDb.url, text);
 
   beforeAll(async () => {
     // A role of its own, so the distinctive password is the one that really connects. Created by a

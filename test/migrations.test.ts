@@ -9,6 +9,7 @@ import { SPEC_USER_SUMMARY_SQL } from '../scripts/lib/spec-queries.js';
 import { parseConnectionUrl } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 import { MIGRATIONS_DIR, migrate } from '../src/migrate.js';
+import { queryOnce } from './support/query-once.js';
 import { schemaSnapshot } from './support/schema-snapshot.js';
 import { createEmptyDatabase, dropDatabase, uniqueDatabaseName } from './support/test-database.js';
 
@@ -22,15 +23,7 @@ async function emptyDatabase(): Promise<string> {
   return createEmptyDatabase(adminUrl, name);
 }
 
-async function query<Row extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const query = queryOnce;
 
 const migrationFiles = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).sort();
 const settingsFor = (url: string) => parseConnectionUrl(url, 'TEST_DATABASE_URL');

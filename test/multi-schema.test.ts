@@ -6,11 +6,11 @@ import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, parseConnectionUrl } from '../src/config.js';
 import { createDatabase, type Database } from '../src/database.js';
 import { MIGRATIONS_DIR, migrate } from '../src/migrate.js';
+import { queryOnce } from './support/query-once.js';
 import { createEmptyDatabase, dropDatabase, uniqueDatabaseName } from './support/test-database.js';
 
 const run = promisify(execFile);
@@ -36,15 +36,7 @@ async function emptyDatabase(): Promise<string> {
   return createEmptyDatabase(adminUrl, name);
 }
 
-async function query<Row extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const query = queryOnce;
 
 /** What the migrations made in `schema`, with the schema's name written as `<schema>`. */
 async function schemaObjects(url: string, schema: string) {

@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { runner } from 'node-pg-migrate';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Environment, loadConfig } from '../src/config.js';
 import { createDatabase, type Database, type QueryEvent } from '../src/database.js';
 import { StalePreparedStatementError } from '../src/errors.js';
 import { statementName } from '../src/prepared-statements.js';
+import { queryOnce } from './support/query-once.js';
 import { useTestDatabase } from './support/test-database.js';
 
 const testDb = useTestDatabase();
@@ -178,15 +178,7 @@ describe('a migration while the application runs', () => {
     });
   }
 
-  async function adminQuery(text: string): Promise<void> {
-    const client = new pg.Client({ connectionString: testDb.url });
-    await client.connect();
-    try {
-      await client.query(text);
-    } finally {
-      await client.end();
-    }
-  }
+  const adminQuery = (text: string) => queryOnce(testDb.url, text);
 
   it('survives a column type change between two calls on the same connection by preparing again, once', async () => {
     const { db, events } = database();
