@@ -25,6 +25,7 @@ import { type PostsRepository, postsRepository } from './repositories/posts.js';
 import { type RolesRepository, rolesRepository } from './repositories/roles.js';
 import { type UsersRepository, usersRepository } from './repositories/users.js';
 import { SslModePool, sslAttempts } from './ssl.js';
+import { layerTypeParsers } from './timestamps.js';
 import { toDatabaseError } from './to-database-error.js';
 import {
   assertOutsideTransaction,
@@ -219,6 +220,7 @@ export function createDatabase(
       max: config.pool.max,
       connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
       idleTimeoutMillis: config.pool.idleTimeoutMillis,
+      types: layerTypeParsers,
     },
     sslAttempts(config.pooled.ssl, config.pooled.host),
   );

@@ -5,6 +5,7 @@
  * the `…FromJson` functions turn those back into `Date`.
  */
 import type { Post, Role, User } from '../models.js';
+import { parseJsonTimestamp } from '../timestamps.js';
 
 /** `pg_users as u` */
 export const userColumns = [
@@ -44,8 +45,8 @@ export type Jsonified<T> = {
   [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K];
 };
 
-const toDate = (value: string) => new Date(value);
-const toDateOrNull = (value: string | null) => (value === null ? null : new Date(value));
+const toDate = parseJsonTimestamp;
+const toDateOrNull = (value: string | null) => (value === null ? null : parseJsonTimestamp(value));
 
 /*
  * The rows come fresh from the driver and belong to the caller's result alone, so the timestamps are
