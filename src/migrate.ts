@@ -148,6 +148,8 @@ export async function migrate(
       // The run lock is taken above, with a bounded wait.
       noLock: true,
       dir: MIGRATIONS_DIR,
+      // The built package (dist/migrations) holds each migration's .d.ts and source maps beside its .js.
+      ignorePattern: String.raw`\..*|.*\.d\.ts|.*\.map`,
       migrationsTable: MIGRATIONS_TABLE,
       direction: options.direction,
       count: options.count,
