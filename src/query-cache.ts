@@ -13,7 +13,10 @@ import { unnamed } from './prepared-statements.js';
 
 const MARK = '\uE000shared-db:';
 
-/** A placeholder for the value named `name`, typed as the value it stands for. */
+/**
+ * A placeholder for the value named `name`, typed as the value it stands for; a dotted name is a path
+ * into the values `fill` gets (`posts.0.title`).
+ */
 export function placeholder<T = string>(name: string): T {
   return `${MARK}${name}\uE000` as T;
 }
@@ -23,24 +26,35 @@ const nameOf = (value: unknown) =>
 
 export class QueryTemplate {
   readonly #compiled: CompiledQuery;
-  /** For each parameter: the name of the caller's value, or undefined for the query's own constant. */
-  readonly #slots: (string | undefined)[];
+  /**
+   * For each parameter: the path of the caller's value (a placeholder named `posts.0.title` is
+   * `values.posts[0].title`), or undefined for the query's own constant. Paths, rather than flat names
+   * built per call, spare every call making and hashing new strings.
+   */
+  readonly #slots: (readonly string[] | undefined)[];
 
   constructor(compiled: CompiledQuery) {
     this.#compiled = compiled;
-    this.#slots = compiled.parameters.map(nameOf);
+    this.#slots = compiled.parameters.map((parameter) => nameOf(parameter)?.split('.'));
   }
 
   /** The compiled statement with `values` in the placeholders' slots. */
   fill<R>(values: Readonly<Record<string, unknown>>): CompiledQuery<R> {
     const constants = this.#compiled.parameters;
-    const parameters = this.#slots.map((name, index) => {
-      if (name === undefined) return constants[index];
-      if (!(name in values)) throw new Error(`query template: no value for placeholder "${name}"`);
-      return values[name];
-    });
+    const parameters = this.#slots.map((path, index) => (path ? valueAt(values, path) : constants[index]));
     return { ...this.#compiled, parameters } as CompiledQuery<R>;
   }
+}
+
+function valueAt(values: unknown, path: readonly string[]): unknown {
+  let value = values;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null || !(key in value)) {
+      throw new Error(`query template: no value for placeholder "${path.join('.')}"`);
+    }
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
 }
 
 /** Templates by shape key, the least recently used dropped past `limit`. */

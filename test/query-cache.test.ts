@@ -53,6 +53,28 @@ describe('QueryCache', () => {
     expect(() => template.fill({})).toThrow('no value for placeholder "id"');
   });
 
+  it('reads a dotted placeholder as a path into the values, and names the path it misses', () => {
+    const cache = new QueryCache();
+    const template = cache.template('by path', () =>
+      db.kysely
+        .selectFrom('pg_users')
+        .select('id')
+        .where('email', '=', placeholder('users.1.email'))
+        .where('name', '=', placeholder('where.name')),
+    );
+    const filled = template.fill({
+      users: [{ email: 'first' }, { email: 'second' }],
+      where: { name: 'Ada' },
+    });
+    expect(filled.parameters).toEqual(['second', 'Ada']);
+    expect(() => template.fill({ users: [{ email: 'only one' }], where: { name: 'Ada' } })).toThrow(
+      'no value for placeholder "users.1.email"',
+    );
+    expect(() => template.fill({ users: [{}, { email: 'x' }], where: null })).toThrow(
+      'no value for placeholder "where.name"',
+    );
+  });
+
   it('keeps at most `limit` shapes, dropping the least recently used', () => {
     const cache = new QueryCache(2);
     const builds: string[] = [];

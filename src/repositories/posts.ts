@@ -330,9 +330,7 @@ export function postsRepository(
         {
           shape: `where ${JSON.stringify(Object.keys(shaped))}`,
           build: (eb) => matches(eb, shaped),
-          values: Object.fromEntries(
-            Object.entries(where ?? {}).map(([key, value]) => [`where.${key}`, value]),
-          ),
+          values: { where: where ?? {} },
         },
       );
     },
@@ -351,7 +349,7 @@ export function postsRepository(
         {
           shape: `metadata ${JSON.stringify(metadataShape(criteria))}`,
           build: (eb) => matchesMetadata(eb, criteria, (index) => placeholder(`metadata.${index}`)),
-          values: Object.fromEntries(documents.map((text, index) => [`metadata.${index}`, text])),
+          values: { metadata: documents },
           prepare: false,
         },
       );

@@ -237,16 +237,7 @@ export function usersRepository(
         profile_image: data.profileImage ?? null,
       };
       // Compiled once per number of posts and roles; every value fills a placeholder named after its row
-      // and column. The placeholder rows are built only when the statement is compiled.
-      const values: Record<string, unknown> = {};
-      const addValues = (prefix: string, row: Record<string, unknown>) => {
-        for (const column in row) values[prefix + column] = row[column];
-      };
-      addValues('user.', user);
-      for (let index = 0; index < posts.length; index += 1)
-        addValues(`posts.${index}.`, posts[index] as Record<string, unknown>);
-      for (let index = 0; index < roles.length; index += 1)
-        addValues(`roles.${index}.`, roles[index] as Record<string, unknown>);
+      // and column (`posts.0.title`). The placeholder rows are built only when the statement is compiled.
       const shaped = <T extends Record<string, unknown>>(prefix: string, row: T): T =>
         Object.fromEntries(Object.keys(row).map((column) => [column, placeholder(prefix + column)])) as T;
       const template = queries.template(`users.create ${posts.length} ${roles.length}`, () => {
@@ -275,7 +266,9 @@ export function usersRepository(
           .select(['u.created_at as createdAt', 'u.updated_at as updatedAt']);
       });
       return withDatabaseErrors(async () => {
-        const { rows } = await run(template.fill<{ createdAt: Date; updatedAt: Date }>(values));
+        const { rows } = await run(
+          template.fill<{ createdAt: Date; updatedAt: Date }>({ user, posts, roles }),
+        );
         const stamped = rows[0];
         if (!stamped) throw new Error('the nested create returned no row');
         const { createdAt, updatedAt } = stamped;
