@@ -3,6 +3,7 @@
  * deep pages cost what the first one does and rows inserted meanwhile never shift a page. The cursor is
  * opaque to callers (base64url JSON), and carries the direction so it cannot be replayed the other way.
  */
+import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import { z } from 'zod';
 import { ValidationError } from './errors.js';
 import type { Page, SortDirection } from './models.js';
@@ -82,6 +83,20 @@ export function planPage(options: PageOptions): PagePlan {
     direction,
     after: options.after === undefined ? undefined : decodeCursor(options.after, direction),
   };
+}
+
+/**
+ * The keyset condition: `(created_at, id)` of the table aliased `alias` past the cursor's row in the
+ * page's direction, `after` its values (or placeholders for them). A row-value comparison, so one
+ * (created_at, id) index range serves it; every list orders by the same two columns.
+ */
+export function afterKeyset(
+  alias: string,
+  direction: SortDirection,
+  after: { createdAt: unknown; id: unknown },
+): RawBuilder<SqlBool> {
+  const past = direction === 'asc' ? sql.raw('>') : sql.raw('<');
+  return sql<SqlBool>`(${sql.ref(`${alias}.created_at`)}, ${sql.ref(`${alias}.id`)}) ${past} (${after.createdAt}, ${after.id})`;
 }
 
 /** Turns `limit + 1` fetched rows into a page: the extra row only says that there is a next page. */

@@ -105,6 +105,7 @@ describe('repositories', () => {
       await db.posts.findMany({ where: { authorId: user.id }, first: 5 });
       await db.posts.findByMetadata({ category: user.email }, { first: 5 });
       await db.posts.search(user.email.slice(0, 1) === 'a' ? 'alpha' : 'beta');
+      await db.users.findMany({ where: { emailContains: user.email, hasRole: user.id }, first: 5 });
     }
     const [first, second] = [sent.slice(0, sent.length / 2), sent.slice(sent.length / 2)];
     expect(first.map((query) => query.sql)).toEqual(second.map((query) => query.sql));
@@ -131,5 +132,19 @@ describe('repositories', () => {
     expect(outside.posts.map((post) => post.title)).toEqual(['gamma']);
     const page = await db.posts.findByMetadata({ category: 'x' });
     expect(page.items.map((post) => post.id)).toEqual([user.posts[0]?.id]);
+  });
+
+  it('users.findMany: a cached page keeps LIKE’s wildcards literal and continues from its cursor', async () => {
+    const payer = (name: string) =>
+      db.users.create({ email: `${name.replace('%', '-')}@example.com`, name, roles: [{ name: 'payer' }] });
+    const percent = await payer('cent%one');
+    await payer('centxone');
+    const third = await payer('cent%two');
+    const find = (after?: string) =>
+      db.users.findMany({ where: { nameContains: 'cent%', hasRole: 'payer' }, first: 1, after });
+    const first = await find();
+    const second = await find(first.nextCursor);
+    expect([...first.items, ...second.items].map((user) => user.name)).toEqual([third.name, percent.name]);
+    expect(second.nextCursor).toBeUndefined();
   });
 });

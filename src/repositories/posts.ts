@@ -8,7 +8,14 @@ import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
 import type { NoInclude, Page, Post, SoftDeleteFilter, User } from '../models.js';
-import { type Keyset, type PageOptions, type PagePlan, planPage, toPage } from '../pagination.js';
+import {
+  afterKeyset,
+  type Keyset,
+  type PageOptions,
+  type PagePlan,
+  planPage,
+  toPage,
+} from '../pagination.js';
 import { placeholder, QueryCache, type RunCompiled } from '../query-cache.js';
 import {
   type CreatePostInput,
@@ -166,15 +173,7 @@ export function postsPageQuery(
   const direction = plan.direction;
   return selectPosts(kysely, include)
     .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), condition(eb)]))
-    .$if(plan.after !== undefined, (query) =>
-      query.where((eb) =>
-        eb(
-          eb.refTuple('p.created_at', 'p.id'),
-          direction === 'asc' ? '>' : '<',
-          eb.tuple(plan.after?.createdAt as Date, plan.after?.id as string),
-        ),
-      ),
-    )
+    .$if(plan.after !== undefined, (query) => query.where(afterKeyset('p', direction, plan.after as Keyset)))
     .orderBy('p.created_at', direction)
     .orderBy('p.id', direction)
     .limit(plan.fetch ?? plan.limit + 1);

@@ -8,7 +8,7 @@ import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
 import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from '../models.js';
-import { type PageOptions, planPage, toPage } from '../pagination.js';
+import { afterKeyset, type PageOptions, planPage, toPage } from '../pagination.js';
 import { placeholder, QueryCache, type RunCompiled } from '../query-cache.js';
 import {
   type CreateUserInput,
@@ -99,12 +99,15 @@ function whereDeleted(eb: UsersScope, state: DeletedState) {
   return eb.lit(true);
 }
 
-function matches(eb: UsersScope, where: UserWhere = {}) {
+/**
+ * The conditions of `where`. `pattern` turns a `…Contains` text into its LIKE pattern; a template's
+ * placeholders are left as they are (the pattern is made from the value when the template is filled).
+ */
+function matches(eb: UsersScope, where: UserWhere = {}, pattern: (text: string) => string = likePattern) {
   const conditions = [];
   if (where.emailContains !== undefined)
-    conditions.push(eb('u.email', 'ilike', likePattern(where.emailContains)));
-  if (where.nameContains !== undefined)
-    conditions.push(eb('u.name', 'ilike', likePattern(where.nameContains)));
+    conditions.push(eb('u.email', 'ilike', pattern(where.emailContains)));
+  if (where.nameContains !== undefined) conditions.push(eb('u.name', 'ilike', pattern(where.nameContains)));
   if (where.createdAfter) conditions.push(eb('u.created_at', '>=', where.createdAfter));
   if (where.createdBefore) conditions.push(eb('u.created_at', '<', where.createdBefore));
   if (where.hasRole !== undefined) {
@@ -300,27 +303,55 @@ export function usersRepository(
     getByEmail: (email, options = {}) => getOne('email', email, options),
 
     async findMany(options = {}) {
-      const { where, include, first, after, orderBy, ...filter } = validate(findUsersOptionsSchema, options);
+      const {
+        where = {},
+        include,
+        first,
+        after,
+        orderBy,
+        ...filter
+      } = validate(findUsersOptionsSchema, options);
       const plan = planPage({ first, after, orderBy });
       const direction = plan.direction;
-      return withDatabaseErrors(async () => {
-        const rows = await selectUsers(kysely, include)
-          .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), matches(eb, where)]))
-          .$if(plan.after !== undefined, (query) =>
-            query.where((eb) =>
-              eb(
-                eb.refTuple('u.created_at', 'u.id'),
-                direction === 'asc' ? '>' : '<',
-                eb.tuple(plan.after?.createdAt as Date, plan.after?.id as string),
+      const state = deletedState(filter);
+      const conditions = (Object.keys(where) as (keyof UserWhere)[]).filter(
+        (key) => where[key] !== undefined,
+      );
+      // Compiled once per shape (relations, visibility, direction, cursor or not, which conditions); the
+      // values fill placeholders, each `…Contains` as its LIKE pattern.
+      const template = queries.template(
+        `users.page ${state} ${direction} ${plan.after ? 'after' : '-'} ${JSON.stringify(include ?? {})} ${conditions.join(',')}`,
+        () => {
+          const shaped = Object.fromEntries(conditions.map((key) => [key, placeholder(`where.${key}`)]));
+          return selectUsers(kysely, include)
+            .where((eb) => eb.and([whereDeleted(eb, state), matches(eb, shaped, (text) => text)]))
+            .$if(plan.after !== undefined, (query) =>
+              query.where(
+                afterKeyset('u', direction, {
+                  createdAt: placeholder('createdAt'),
+                  id: placeholder('afterId'),
+                }),
               ),
-            ),
-          )
-          .orderBy('u.created_at', direction)
-          .orderBy('u.id', direction)
-          .limit(plan.limit + 1)
-          .execute();
+            )
+            .orderBy('u.created_at', direction)
+            .orderBy('u.id', direction)
+            .limit(placeholder<number>('fetch'));
+        },
+      );
+      const values = {
+        where: {
+          ...where,
+          emailContains: where.emailContains === undefined ? undefined : likePattern(where.emailContains),
+          nameContains: where.nameContains === undefined ? undefined : likePattern(where.nameContains),
+        },
+        fetch: plan.limit + 1,
+        createdAt: plan.after?.createdAt,
+        afterId: plan.after?.id,
+      };
+      return withDatabaseErrors(async () => {
+        const { rows } = await run(template.fill<UserRow>(values));
         return toPage(
-          rows.map((row) => toUser(row as UserRow)),
+          rows.map((row) => toUser(row)),
           plan,
         );
       });
