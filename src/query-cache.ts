@@ -21,6 +21,18 @@ export function placeholder<T = string>(name: string): T {
   return `${MARK}${name}\uE000` as T;
 }
 
+/**
+ * `values` with each defined value replaced by the placeholder `path.key`: the shape of a row or a
+ * filter for a template, whose `fill` then reads `values` at the same path.
+ */
+export function placeholdersFor<T extends object>(path: string, values: T): T {
+  return Object.fromEntries(
+    Object.entries(values)
+      .filter(([, value]) => value !== undefined)
+      .map(([key]) => [key, placeholder(`${path}.${key}`)]),
+  ) as T;
+}
+
 const nameOf = (value: unknown) =>
   typeof value === 'string' && value.startsWith(MARK) ? value.slice(MARK.length, -1) : undefined;
 

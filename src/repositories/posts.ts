@@ -16,7 +16,7 @@ import {
   planPage,
   toPage,
 } from '../pagination.js';
-import { placeholder, QueryCache, type RunCompiled } from '../query-cache.js';
+import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query-cache.js';
 import {
   type CreatePostInput,
   countByAuthorOptionsSchema,
@@ -126,15 +126,6 @@ function matches(eb: PostsScope, where: PostWhere = {}) {
   if (where.createdAfter) conditions.push(eb('p.created_at', '>=', where.createdAfter));
   if (where.createdBefore) conditions.push(eb('p.created_at', '<', where.createdBefore));
   return eb.and(conditions);
-}
-
-/** `where` with placeholders for its values: the same conditions, for a compiled template. */
-function wherePlaceholders(where: PostWhere = {}): PostWhere {
-  return Object.fromEntries(
-    Object.entries(where)
-      .filter(([, value]) => value !== undefined)
-      .map(([key]) => [key, placeholder(`where.${key}`)]),
-  );
 }
 
 function selectPosts(kysely: Kysely<DB>, include: PostInclude = {}) {
@@ -321,7 +312,7 @@ export function postsRepository(
 
     async findMany(options = {}) {
       const { where, include, first, after, orderBy, ...filter } = validate(findPostsOptionsSchema, options);
-      const shaped = wherePlaceholders(where);
+      const shaped = placeholdersFor('where', where ?? {});
       return listPage(
         include,
         filter,

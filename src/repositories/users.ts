@@ -9,7 +9,7 @@ import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors.js';
 import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from '../models.js';
 import { afterKeyset, type PageOptions, planPage, toPage } from '../pagination.js';
-import { placeholder, QueryCache, type RunCompiled } from '../query-cache.js';
+import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query-cache.js';
 import {
   type CreateUserInput,
   countUsersOptionsSchema,
@@ -241,12 +241,10 @@ export function usersRepository(
       };
       // Compiled once per number of posts and roles; every value fills a placeholder named after its row
       // and column (`posts.0.title`). The placeholder rows are built only when the statement is compiled.
-      const shaped = <T extends Record<string, unknown>>(prefix: string, row: T): T =>
-        Object.fromEntries(Object.keys(row).map((column) => [column, placeholder(prefix + column)])) as T;
       const template = queries.template(`users.create ${posts.length} ${roles.length}`, () => {
-        const userTemplate = shaped('user.', user);
-        const postTemplates = posts.map((post, index) => shaped(`posts.${index}.`, post));
-        const roleTemplates = roles.map((role, index) => shaped(`roles.${index}.`, role));
+        const userTemplate = placeholdersFor('user', user);
+        const postTemplates = posts.map((post, index) => placeholdersFor(`posts.${index}`, post));
+        const roleTemplates = roles.map((role, index) => placeholdersFor(`roles.${index}`, role));
         // One statement: the user, its posts and its roles are inserted by data-modifying CTEs (each runs,
         // read or not). The foreign keys are checked at the end of the statement, when the user row exists.
         // Only the server's own values come back: the timestamps, which are one `now()` for every row of
@@ -322,9 +320,10 @@ export function usersRepository(
       const template = queries.template(
         `users.page ${state} ${direction} ${plan.after ? 'after' : '-'} ${JSON.stringify(include ?? {})} ${conditions.join(',')}`,
         () => {
-          const shaped = Object.fromEntries(conditions.map((key) => [key, placeholder(`where.${key}`)]));
           return selectUsers(kysely, include)
-            .where((eb) => eb.and([whereDeleted(eb, state), matches(eb, shaped, (text) => text)]))
+            .where((eb) =>
+              eb.and([whereDeleted(eb, state), matches(eb, placeholdersFor('where', where), (text) => text)]),
+            )
             .$if(plan.after !== undefined, (query) =>
               query.where(
                 afterKeyset('u', direction, {
