@@ -10,7 +10,7 @@
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
 import { SPEC_SEARCH_SQL } from '../scripts/lib/spec-queries.js';
-import type { Database } from '../src/database.js';
+import type { Database } from '../src/database/database.js';
 import type { Fixtures } from './fixtures.js';
 import * as hand from './hand-written-sql.js';
 import type { BenchCase, Target, Variant } from './harness/types.js';

@@ -6,8 +6,8 @@
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
 import { SPEC_SEARCH_SQL } from '../scripts/lib/spec-queries.js';
-import type { DatabaseConfig } from '../src/config.js';
-import { createDatabase, type Database } from '../src/database.js';
+import type { DatabaseConfig } from '../src/config/config.js';
+import { createDatabase, type Database } from '../src/database/database.js';
 import { type CheckedCase, GeneratedId } from './cases.js';
 import type { Fixtures } from './fixtures.js';
 import * as hand from './hand-written-sql.js';

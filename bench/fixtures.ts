@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { wordWithFrequency } from '../scripts/lib/seed/index.js';
-import { encodeCursor } from '../src/pagination.js';
+import { encodeCursor } from '../src/query/pagination.js';
 
 export interface Fixtures {
   userIds: string[];

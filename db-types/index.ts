@@ -3,7 +3,7 @@
  * Please do not edit it manually.
  */
 
-import type { PostMetadata } from "../src/post-metadata.js";
+import type { PostMetadata } from "../src/repositories/post-metadata.js";
 import type { ColumnType } from "kysely";
 
 export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>

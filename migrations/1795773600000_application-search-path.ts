@@ -1,5 +1,5 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
-import { migrationSchema } from '../src/migration-schema.js';
+import { migrationSchema } from '../src/migrate/migration-schema.js';
 
 /**
  * `pg_roles` is also the system view `pg_catalog.pg_roles`, and `pg_catalog` is searched first unless

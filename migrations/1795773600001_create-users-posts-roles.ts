@@ -1,5 +1,5 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
-import { migrationSchema } from '../src/migration-schema.js';
+import { migrationSchema } from '../src/migrate/migration-schema.js';
 
 /**
  * The three tables under the names the users' raw SQL and dashboards rely on. Every name is

@@ -1,5 +1,5 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
-import { migrationSchema } from '../src/migration-schema.js';
+import { migrationSchema } from '../src/migrate/migration-schema.js';
 
 /**
  * The spec's index list under the spec's names, plus a GIN index on exactly the spec's full-text

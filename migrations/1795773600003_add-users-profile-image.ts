@@ -1,5 +1,5 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
-import { migrationSchema } from '../src/migration-schema.js';
+import { migrationSchema } from '../src/migrate/migration-schema.js';
 
 /**
  * First half of the spec's "safe migration": the column alone, in its own transaction.

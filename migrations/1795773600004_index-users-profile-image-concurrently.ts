@@ -1,6 +1,6 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
-import { createIndexConcurrently } from '../src/concurrent-index.js';
-import { migrationSchema } from '../src/migration-schema.js';
+import { createIndexConcurrently } from '../src/migrate/concurrent-index.js';
+import { migrationSchema } from '../src/migrate/migration-schema.js';
 
 const indexName = 'pg_users_profile_image_idx';
 

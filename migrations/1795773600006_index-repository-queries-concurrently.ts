@@ -1,9 +1,9 @@
 import type { MigrationBuilder } from 'node-pg-migrate';
-import { createIndexConcurrently } from '../src/concurrent-index.js';
-import { migrationSchema } from '../src/migration-schema.js';
+import { createIndexConcurrently } from '../src/migrate/concurrent-index.js';
+import { migrationSchema } from '../src/migrate/migration-schema.js';
 
 /**
- * The indexes the repositories' queries need beyond the spec's list, found by test/query-plans.test.ts
+ * The indexes the repositories' queries need beyond the spec's list, found by test/cross-cutting/query-plans.test.ts
  * (without them those queries read the whole table):
  * - posts in creation order, as every page of posts.findMany is read (keyset on created_at, id), when
  *   no `published` filter lets pg_posts_published_created_idx serve it;

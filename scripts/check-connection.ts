@@ -11,8 +11,8 @@ import {
   isDatabaseConfigured,
   loadConfig,
   readEnvironment,
-} from '../src/config.js';
-import { createDatabase, type Database } from '../src/database.js';
+} from '../src/config/config.js';
+import { createDatabase, type Database } from '../src/database/database.js';
 import { explainFailure, sqlState } from './lib/explain-failure.js';
 import { runScript } from './lib/run-script.js';
 

@@ -18,8 +18,8 @@ import {
   loadConfig,
   parseConnectionUrl,
   toConnectionUrl,
-} from '../src/config.js';
-import { migrate, migrationConnection } from '../src/migrate.js';
+} from '../src/config/config.js';
+import { migrate, migrationConnection } from '../src/migrate/migrate.js';
 import { type EmbeddedServer, startThrowAwayServer } from './lib/embedded-server.js';
 import { runScript } from './lib/run-script.js';
 

@@ -3,8 +3,8 @@
  *                   migrate it, and print its URL; it keeps running until `npm run db:stop`
  * npm run db:stop   stop it
  */
-import { parseConnectionUrl } from '../src/config.js';
-import { migrate } from '../src/migrate.js';
+import { parseConnectionUrl } from '../src/config/config.js';
+import { migrate } from '../src/migrate/migrate.js';
 import { developmentUrl, ensureDevelopmentDatabase } from './lib/development-database.js';
 import {
   DEVELOPMENT_SERVER,

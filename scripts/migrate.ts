@@ -13,14 +13,14 @@
  * Runs over POSTGRES_URL_NON_POOLING (or the `npm run db:start` server when nothing is configured), in
  * the URL's `?schema=` (default public).
  */
-import { describeConnection } from '../src/config.js';
-import { ConfigError } from '../src/errors.js';
+import { describeConnection } from '../src/config/config.js';
+import { ConfigError } from '../src/errors/classes.js';
 import {
   createMigration,
   DEFAULT_ADVISORY_LOCK_WAIT_MS,
   DEFAULT_LOCK_TIMEOUT_MS,
   migrate,
-} from '../src/migrate.js';
+} from '../src/migrate/migrate.js';
 import { directConnection } from './lib/development-database.js';
 import { runScript } from './lib/run-script.js';
 

@@ -11,7 +11,7 @@
  * stderr; the summary to stdout. Bad arguments exit with code 2 before connecting.
  */
 import { parseArgs } from 'node:util';
-import { ValidationError } from '../src/errors.js';
+import { ValidationError } from '../src/errors/classes.js';
 import {
   type SeedOptions,
   type SeedPhase,
@@ -134,7 +134,7 @@ try {
 // Loaded only for valid arguments, which are answered without loading the word lists and the database code.
 const [cliProgress, { describeConnection }, { directConnection }, { runScript }, seed] = await Promise.all([
   import('cli-progress').then((module) => module.default),
-  import('../src/config.js'),
+  import('../src/config/config.js'),
   import('./lib/development-database.js'),
   import('./lib/run-script.js'),
   import('./lib/seed/index.js'),

@@ -5,9 +5,14 @@
  */
 import { inspect } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
-import { type DatabaseConfig, describeConnection, isDatabaseConfigured, loadConfig } from '../src/config.js';
-import { createDatabase, type Database } from '../src/database.js';
-import { migrate } from '../src/migrate.js';
+import {
+  type DatabaseConfig,
+  describeConnection,
+  isDatabaseConfigured,
+  loadConfig,
+} from '../src/config/config.js';
+import { createDatabase, type Database } from '../src/database/database.js';
+import { migrate } from '../src/migrate/migrate.js';
 import { developmentUrl, ensureDevelopmentDatabase } from './lib/development-database.js';
 import {
   DEVELOPMENT_SERVER,

@@ -14,7 +14,7 @@ export {
   parseConnectionUrl,
   type SslMode,
   type SslSettings,
-} from './config.js';
+} from './config/config.js';
 export {
   type CreateDatabaseOptions,
   createDatabase,
@@ -28,8 +28,8 @@ export {
   type RetryOptions,
   type TransactionOptions,
   type TransactionScope,
-} from './database.js';
-export { type ClientOptions, DatabaseClient, type ProviderName } from './database-client.js';
+} from './database/database.js';
+export { type ClientOptions, DatabaseClient, type ProviderName } from './database/database-client.js';
 export {
   CheckViolationError,
   ConfigError,
@@ -50,8 +50,10 @@ export {
   UniqueViolationError,
   ValidationError,
   type ValidationIssue,
-} from './errors.js';
-export { fromPino, type LogFields, type Logger, type PinoLike } from './logger.js';
+} from './errors/classes.js';
+export { SqlState } from './errors/sql-state.js';
+export { toDatabaseError } from './errors/to-database-error.js';
+export { fromPino, type LogFields, type Logger, type PinoLike } from './logging/logger.js';
 export {
   createMigration,
   DEFAULT_ADVISORY_LOCK_WAIT_MS,
@@ -61,34 +63,8 @@ export {
   MigrationInProgressError,
   MigrationLockTimeoutError,
   migrate,
-} from './migrate.js';
-export type {
-  NoInclude,
-  Page,
-  Post,
-  PostWithAuthor,
-  Role,
-  SoftDeleteFilter,
-  SortDirection,
-  User,
-  UserWithRelations,
-} from './models.js';
-export type { PageOptions } from './pagination.js';
-export type { JsonValue, PostMetadata } from './post-metadata.js';
-export type { PostSearchHit } from './repositories/post-search.js';
-export type {
-  CountByAuthorOptions,
-  FindPostOptions,
-  FindPostsOptions,
-  PostsRepository,
-  PostWith,
-} from './repositories/posts.js';
-export type { RolesRepository } from './repositories/roles.js';
-export type { FindUserOptions, FindUsersOptions, UsersRepository, UserWith } from './repositories/users.js';
-export * as fullText from './sql/full-text.js';
-export * as jsonb from './sql/jsonb.js';
-export { SqlState } from './sql-state.js';
-export { toDatabaseError } from './to-database-error.js';
+} from './migrate/migrate.js';
+export type { PageOptions } from './query/pagination.js';
 export type {
   CreatePostInput,
   CreateUserInput,
@@ -104,4 +80,28 @@ export type {
   UpdateUserInput,
   UserInclude,
   UserWhere,
-} from './validation.js';
+} from './repositories/input-schemas.js';
+export type {
+  NoInclude,
+  Page,
+  Post,
+  PostWithAuthor,
+  Role,
+  SoftDeleteFilter,
+  SortDirection,
+  User,
+  UserWithRelations,
+} from './repositories/models.js';
+export type { JsonValue, PostMetadata } from './repositories/post-metadata.js';
+export type { PostSearchHit } from './repositories/post-search.js';
+export type {
+  CountByAuthorOptions,
+  FindPostOptions,
+  FindPostsOptions,
+  PostsRepository,
+  PostWith,
+} from './repositories/posts.js';
+export type { RolesRepository } from './repositories/roles.js';
+export type { FindUserOptions, FindUsersOptions, UsersRepository, UserWith } from './repositories/users.js';
+export * as fullText from './sql/full-text.js';
+export * as jsonb from './sql/jsonb.js';

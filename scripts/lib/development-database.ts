@@ -8,8 +8,8 @@ import {
   isDatabaseConfigured,
   loadConfig,
   parseConnectionUrl,
-} from '../../src/config.js';
-import { ConfigError } from '../../src/errors.js';
+} from '../../src/config/config.js';
+import { ConfigError } from '../../src/errors/classes.js';
 import {
   DEVELOPMENT_SERVER,
   type EmbeddedServer,

@@ -3,8 +3,8 @@
  * code and message and the connection's host, port, user and database; the password is masked in any
  * text that comes from the driver or the server, so the line never shows it.
  */
-import type { ConnectionSettings } from '../../src/config.js';
-import { ConfigError, DatabaseError } from '../../src/errors.js';
+import type { ConnectionSettings } from '../../src/config/config.js';
+import { ConfigError, DatabaseError } from '../../src/errors/classes.js';
 
 const MIGRATE = 'run `npm run migrate up`';
 

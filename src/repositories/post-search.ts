@@ -8,18 +8,18 @@
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
 import type { DB } from '../../db-types/index.js';
-import { ValidationError } from '../errors.js';
-import type { Page, Post } from '../models.js';
-import { packCursor, unpackCursor } from '../pagination.js';
-import { unnamed } from '../prepared-statements.js';
-import { placeholder, type QueryCache, type RunCompiled } from '../query-cache.js';
+import { ValidationError } from '../errors/classes.js';
+import { withDatabaseErrors } from '../errors/with-database-errors.js';
+import { unnamed } from '../pool/prepared-statements.js';
+import { packCursor, unpackCursor } from '../query/pagination.js';
+import { placeholder, type QueryCache, type RunCompiled } from '../query/query-cache.js';
 import * as fullText from '../sql/full-text.js';
-import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from '../validation.js';
-import { withDatabaseErrors } from '../with-database-errors.js';
+import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from './input-schemas.js';
+import type { Page, Post } from './models.js';
 import { postColumns } from './select-lists.js';
 import { authorIsLive } from './soft-delete.js';
 
-export type { SearchOptions } from '../validation.js';
+export type { SearchOptions } from './input-schemas.js';
 
 export interface PostSearchHit extends Post {
   authorName: string | null;

@@ -6,8 +6,8 @@ import { createId } from '@paralleldrive/cuid2';
 import { type Expression, type Kysely, type SqlBool, sql, type UpdateObject } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
-import { NotFoundError } from '../errors.js';
-import type { NoInclude, Page, Post, SoftDeleteFilter, User } from '../models.js';
+import { NotFoundError } from '../errors/classes.js';
+import { withDatabaseErrors } from '../errors/with-database-errors.js';
 import {
   afterKeyset,
   type Keyset,
@@ -15,8 +15,8 @@ import {
   type PagePlan,
   planPage,
   toPage,
-} from '../pagination.js';
-import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query-cache.js';
+} from '../query/pagination.js';
+import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
 import {
   type CreatePostInput,
   countByAuthorOptionsSchema,
@@ -34,8 +34,8 @@ import {
   type UpdatePostInput,
   updatePostSchema,
   validate,
-} from '../validation.js';
-import { withDatabaseErrors } from '../with-database-errors.js';
+} from './input-schemas.js';
+import type { NoInclude, Page, Post, SoftDeleteFilter, User } from './models.js';
 import { containmentDocuments, matchesMetadata, metadataAfter, metadataShape } from './post-metadata-sql.js';
 import {
   type ConfigurationCache,

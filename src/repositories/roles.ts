@@ -5,11 +5,11 @@
 import { createId } from '@paralleldrive/cuid2';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db-types/index.js';
-import { NotFoundError } from '../errors.js';
-import type { NoInclude, Page, Role } from '../models.js';
-import type { PageOptions } from '../pagination.js';
-import { idSchema, type NewRoleInput, newRoleSchema, validate } from '../validation.js';
-import { withDatabaseErrors } from '../with-database-errors.js';
+import { NotFoundError } from '../errors/classes.js';
+import { withDatabaseErrors } from '../errors/with-database-errors.js';
+import type { PageOptions } from '../query/pagination.js';
+import { idSchema, type NewRoleInput, newRoleSchema, validate } from './input-schemas.js';
+import type { NoInclude, Page, Role } from './models.js';
 import { roleColumns } from './select-lists.js';
 import type { FindUsersOptions, UsersRepository, UserWith } from './users.js';
 

@@ -4,8 +4,9 @@
  * Relations loaded with `jsonArrayFrom` / `jsonObjectFrom` arrive as JSON, with timestamps as strings:
  * the `…FromJson` functions turn those back into `Date`.
  */
-import type { Post, Role, User } from '../models.js';
-import { parseJsonTimestamp } from '../timestamps.js';
+
+import { parseJsonTimestamp } from '../pool/timestamps.js';
+import type { Post, Role, User } from './models.js';
 
 /** `pg_users as u` */
 export const userColumns = [

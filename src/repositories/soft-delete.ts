@@ -1,7 +1,7 @@
 /** The soft-delete filter every default read applies: deleted rows are hidden unless asked for. */
 import type { ExpressionBuilder } from 'kysely';
 import type { DB } from '../../db-types/index.js';
-import type { SoftDeleteFilter } from '../models.js';
+import type { SoftDeleteFilter } from './models.js';
 
 export type DeletedState = 'live' | 'deleted' | 'any';
 

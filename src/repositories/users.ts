@@ -6,10 +6,10 @@ import { createId } from '@paralleldrive/cuid2';
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
-import { NotFoundError } from '../errors.js';
-import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from '../models.js';
-import { afterKeyset, type PageOptions, planPage, toPage } from '../pagination.js';
-import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query-cache.js';
+import { NotFoundError } from '../errors/classes.js';
+import { withDatabaseErrors } from '../errors/with-database-errors.js';
+import { afterKeyset, type PageOptions, planPage, toPage } from '../query/pagination.js';
+import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
 import {
   type CreateUserInput,
   countUsersOptionsSchema,
@@ -24,8 +24,8 @@ import {
   type UserWhere,
   updateUserSchema,
   validate,
-} from '../validation.js';
-import { withDatabaseErrors } from '../with-database-errors.js';
+} from './input-schemas.js';
+import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from './models.js';
 import {
   type Jsonified,
   postColumns,

@@ -14,9 +14,9 @@
  */
 import { type Expression, type Kysely, type RawBuilder, sql } from 'kysely';
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
-import { validate } from '../validation.js';
-import { withDatabaseErrors } from '../with-database-errors.js';
+import { ValidationError } from '../errors/classes.js';
+import { withDatabaseErrors } from '../errors/with-database-errors.js';
+import { validate } from '../repositories/input-schemas.js';
 
 /**
  * A lexeme weight, A (most important) to D (what an unweighted lexeme has); `rank` scores them.

@@ -10,9 +10,9 @@
  * Inputs are checked before any SQL is built; a bad one throws a `ValidationError` synchronously.
  */
 import { type Expression, type RawBuilder, sql } from 'kysely';
-import { ValidationError } from '../errors.js';
+import { ValidationError } from '../errors/classes.js';
 
-export type JsonValue = import('../post-metadata.js').JsonValue;
+export type JsonValue = import('../repositories/post-metadata.js').JsonValue;
 /** A path into a jsonb value: object keys and array indexes (negative indexes count from the end). */
 export type JsonPath = ReadonlyArray<string | number>;
 

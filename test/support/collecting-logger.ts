@@ -1,4 +1,4 @@
-import type { LogFields, Logger } from '../../src/logger.js';
+import type { LogFields, Logger } from '../../src/logging/logger.js';
 
 export interface LogLine {
   level: 'error' | 'warn' | 'info' | 'debug';

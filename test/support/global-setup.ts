@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { parseConnectionUrl } from '../../src/config.js';
-import { migrate } from '../../src/migrate.js';
+import { parseConnectionUrl } from '../../src/config/config.js';
+import { migrate } from '../../src/migrate/migrate.js';
 import { chooseTestServer } from './choose-server.js';
 import { databaseUrl } from './database-url.js';
 import {

@@ -1,7 +1,7 @@
 /**
  * A throw-away PgBouncer (Debian's `pgbouncer` package) in transaction pooling mode, in front of a test
  * server: 127.0.0.1 on a free port, no Unix socket, config and log in a temporary directory. Used by the
- * global setup under TEST_THROUGH_PGBOUNCER=1 and by test/pgbouncer.test.ts.
+ * global setup under TEST_THROUGH_PGBOUNCER=1 and by test/cross-cutting/pgbouncer.test.ts.
  *
  * Debian 12's PgBouncer is 1.18, which cannot carry protocol-level named prepared statements from one
  * server connection to the next. For the tests of those, `findPreparedPgBouncer` finds a PgBouncer 1.21

@@ -1,5 +1,5 @@
 /** Why a seed refused to start; nothing was written. */
-import { DatabaseError } from '../../../src/errors.js';
+import { DatabaseError } from '../../../src/errors/classes.js';
 
 export type SeedRefusal = 'not-migrated' | 'not-empty';
 

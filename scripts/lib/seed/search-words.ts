@@ -10,7 +10,7 @@
  * the words, so it holds for those subsets too. Sampling noise is ±2·√(share·(1−share)/posts).
  */
 import stem from 'wink-porter2-stemmer';
-import { ValidationError } from '../../../src/errors.js';
+import { ValidationError } from '../../../src/errors/classes.js';
 import { CONTENT_WORDS, contentChoice, TEXT_SHAPE, TITLE_WORDS, titleChoice } from './post-text.js';
 
 export interface SearchWord {

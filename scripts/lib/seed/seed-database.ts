@@ -5,8 +5,8 @@
  * connection, an exception in a callback, rolls the whole seed back.
  */
 import type pg from 'pg';
-import { type ConnectionSettings, parseConnectionUrl, toPgClientConfig } from '../../../src/config.js';
-import { connectWithSslMode, sslAttempts } from '../../../src/ssl.js';
+import { type ConnectionSettings, parseConnectionUrl, toPgClientConfig } from '../../../src/config/config.js';
+import { connectWithSslMode, sslAttempts } from '../../../src/pool/ssl-mode.js';
 import { copyLines } from './copy-writer.js';
 import { type SeedOptions, type ValidSeedOptions, validateSeedOptions } from './options.js';
 import { readTableSummaries, type SeedSummary } from './summary.js';

@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type pg from 'pg';
-import { MIGRATIONS_DIR, MIGRATIONS_TABLE } from '../../../src/migrate.js';
+import { MIGRATIONS_DIR, MIGRATIONS_TABLE } from '../../../src/migrate/migrate.js';
 import { SeedRefusedError } from './errors.js';
 
 export const SEEDED_TABLES = ['pg_users', 'pg_posts', 'pg_roles'] as const;

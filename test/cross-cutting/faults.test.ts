@@ -1,0 +1,452 @@
+/**
+ * Timeouts and faults against a real PostgreSQL: statement and idle-in-transaction timeouts set with
+ * SET LOCAL, pool exhaustion, backends terminated mid-query and mid-transaction, a server restart while
+ * the application runs, disconnect() with work in flight, and what health() reports.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createId } from '@paralleldrive/cuid2';
+import { sql } from 'kysely';
+import type pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, startEmbeddedServer } from '../../scripts/lib/embedded-server.js';
+import { type Environment, loadConfig, parseConnectionUrl } from '../../src/config/config.js';
+import { createDatabase, type Database, type QueryEvent } from '../../src/database/database.js';
+import {
+  ConnectionError,
+  DisconnectedError,
+  PoolTimeoutError,
+  QueryTimeoutError,
+  TransactionScopeError,
+  ValidationError,
+} from '../../src/errors/classes.js';
+import { migrate } from '../../src/migrate/migrate.js';
+import { collectingLogger } from '../support/collecting-logger.js';
+import { queryOnce } from '../support/query-once.js';
+import { useTestDatabase } from '../support/test-database.js';
+
+const testDb = useTestDatabase();
+const open: Database[] = [];
+
+afterAll(async () => {
+  await Promise.all(open.map((db) => db.disconnect()));
+});
+
+function database(extra: Environment = {}, logger = collectingLogger()): Database {
+  const db = createDatabase(loadConfig(testDb.env(extra)), { logger });
+  open.push(db);
+  return db;
+}
+
+/** A database whose connections carry `name` as application_name, so a test can find its backends. */
+function named(name: string, extra: Environment = {}, logger = collectingLogger()): Database {
+  return database({ POSTGRES_PRISMA_URL: `${testDb.url}?application_name=${name}`, ...extra }, logger);
+}
+
+const adminQuery = <Row extends pg.QueryResultRow = Record<string, unknown>>(
+  text: string,
+  params?: unknown[],
+) => queryOnce<Row>(testDb.url, text, params);
+
+const usersWith = async (email: string) =>
+  (await adminQuery<{ n: number }>('SELECT count(*)::int AS n FROM pg_users WHERE email = $1', [email]))[0]
+    ?.n;
+
+/** The error `work` rejects with (fails the test when it resolves). */
+async function rejection(work: Promise<unknown>): Promise<Error> {
+  return work.then(
+    () => expect.fail('expected a rejection'),
+    (error: unknown) => error as Error,
+  );
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const email = () => `${createId()}@example.com`;
+
+/** Terminates the backends of `name` once one is in `state` (running `query`, when given). */
+async function terminateWhen(
+  name: string,
+  state: 'active' | 'idle in transaction',
+  query = '%',
+): Promise<void> {
+  await expect
+    .poll(
+      async () =>
+        (
+          await adminQuery(
+            'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = $2 AND query LIKE $3',
+            [name, state, query],
+          )
+        ).length,
+      { timeout: 5000, interval: 20 },
+    )
+    .toBe(1);
+  const killed = await adminQuery<{ ok: boolean }>(
+    'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1',
+    [name],
+  );
+  expect(killed.map((row) => row.ok)).toContain(true);
+}
+
+describe('statement timeouts', () => {
+  it('per transaction: SET LOCAL, QueryTimeoutError, nothing kept, and the session setting untouched', async () => {
+    const db = database({ POSTGRES_POOL_MAX: '1' });
+    const events: QueryEvent[] = [];
+    db.on('query', (event) => events.push(event));
+    const address = email();
+    const started = performance.now();
+    const error = await rejection(
+      db.transaction(
+        async (tx) => {
+          await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), address]);
+          await tx.executeRaw('SELECT pg_sleep(2)');
+        },
+        { statementTimeoutMs: 100 },
+      ),
+    );
+    expect(error).toBeInstanceOf(QueryTimeoutError);
+    expect(error).toMatchObject({ code: '57014' });
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(await usersWith(address)).toBe(0);
+    expect(events.map((event) => event.sql)).toEqual([
+      'begin',
+      'set local statement_timeout = 100',
+      'INSERT INTO pg_users (id, email) VALUES ($1, $2)',
+      'SELECT pg_sleep(2)',
+      'rollback',
+    ]);
+    // The same (only) connection afterwards: the limit ended with the transaction.
+    expect(await db.executeRaw('SHOW statement_timeout')).toEqual([{ statement_timeout: '0' }]);
+  });
+
+  it('per transaction: a tx.kysely query that runs too long is a QueryTimeoutError too', async () => {
+    const db = database();
+    const error = await rejection(
+      db.transaction((tx) => tx.kysely.selectNoFrom(sql<string>`pg_sleep(2)`.as('slept')).execute(), {
+        statementTimeoutMs: 100,
+      }),
+    );
+    expect(error).toBeInstanceOf(QueryTimeoutError);
+  });
+
+  it('per query: executeRaw runs in a short transaction with SET LOCAL', async () => {
+    const db = database({ POSTGRES_POOL_MAX: '1' });
+    const events: QueryEvent[] = [];
+    db.on('query', (event) => events.push(event));
+    const error = await rejection(db.executeRaw('SELECT pg_sleep(2)', [], { statementTimeoutMs: 100 }));
+    expect(error).toBeInstanceOf(QueryTimeoutError);
+    expect(events.map((event) => event.sql)).toEqual([
+      'begin',
+      'set local statement_timeout = 100',
+      'SELECT pg_sleep(2)',
+      'rollback',
+    ]);
+    expect(
+      await db.executeRaw<{ n: number }>('SELECT $1::int AS n', [7], { statementTimeoutMs: 1000 }),
+    ).toEqual([{ n: 7 }]);
+    expect(await db.executeRaw('SHOW statement_timeout')).toEqual([{ statement_timeout: '0' }]);
+  });
+
+  it('per query inside a transaction: in a savepoint, the transaction goes on with its own limit', async () => {
+    const db = database();
+    const address = email();
+    const limits = await db.transaction(
+      async (tx) => {
+        await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), address]);
+        const failed = await rejection(tx.executeRaw('SELECT pg_sleep(2)', [], { statementTimeoutMs: 50 }));
+        expect(failed).toBeInstanceOf(QueryTimeoutError);
+        const inside = await tx.executeRaw('SHOW statement_timeout', [], { statementTimeoutMs: 4000 });
+        const after = await tx.executeRaw('SHOW statement_timeout');
+        return { inside, after };
+      },
+      { statementTimeoutMs: 3000 },
+    );
+    expect(limits).toEqual({ inside: [{ statement_timeout: '4s' }], after: [{ statement_timeout: '3s' }] });
+    expect(await usersWith(address)).toBe(1);
+  });
+
+  it('refuses a bad limit, and a limit on a nested transaction', async () => {
+    const db = database();
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 31]) {
+      await expect(db.executeRaw('SELECT 1', [], { statementTimeoutMs: bad })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+      await expect(db.transaction(async () => 1, { idleInTransactionTimeoutMs: bad })).rejects.toMatchObject({
+        name: 'ValidationError',
+        field: 'idleInTransactionTimeoutMs',
+      });
+    }
+    await expect(
+      db.transaction((tx) => tx.transaction(async () => 1, { statementTimeoutMs: 10 })),
+    ).rejects.toBeInstanceOf(TransactionScopeError);
+  });
+});
+
+describe('idle in transaction', () => {
+  it('a callback that idles past idleInTransactionTimeoutMs fails with ConnectionError; nothing is kept; the pool recovers', async () => {
+    const logger = collectingLogger();
+    const db = database({ POSTGRES_POOL_MAX: '1' }, logger);
+    const address = email();
+    const error = await rejection(
+      db.transaction(
+        async (tx) => {
+          await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), address]);
+          await sleep(600);
+          await tx.executeRaw('SELECT 1');
+        },
+        { idleInTransactionTimeoutMs: 150 },
+      ),
+    );
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: '25P03' });
+    expect(error.message).toMatch(/idle-in-transaction timeout/);
+    expect(await usersWith(address)).toBe(0);
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'a connection in use was closed by the server; the work on it fails with ConnectionError',
+      fields: { error: expect.stringMatching(/idle-in-transaction timeout/) },
+    });
+    // The only connection was replaced.
+    expect(await db.executeRaw('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    // A callback that keeps within the limit commits.
+    await db.transaction(
+      async (tx) => {
+        await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), address]);
+        await sleep(50);
+      },
+      { idleInTransactionTimeoutMs: 1000 },
+    );
+    expect(await usersWith(address)).toBe(1);
+  });
+});
+
+describe('pool exhaustion', () => {
+  it('ends in PoolTimeoutError for every API after POSTGRES_POOL_TIMEOUT_MS, and the pool recovers', async () => {
+    const db = database({ POSTGRES_POOL_MAX: '1', POSTGRES_POOL_TIMEOUT_MS: '200' });
+    await db.executeRaw('SELECT 1');
+    const holding = db.executeRaw('SELECT pg_sleep(1)');
+    await sleep(30);
+    const started = performance.now();
+    const errors = await Promise.all([
+      rejection(db.users.count()),
+      rejection(db.executeRaw('SELECT 1')),
+      rejection(db.kysely.selectFrom('pg_users').select('id').execute()),
+      rejection(db.transaction(async (tx) => tx.executeRaw('SELECT 1'))),
+    ]);
+    expect(performance.now() - started).toBeLessThan(800);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(PoolTimeoutError);
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect(error.message).toMatch(/POSTGRES_POOL_TIMEOUT_MS/);
+    }
+    await holding;
+    expect(await db.users.count()).toBeGreaterThanOrEqual(0);
+    expect(await db.kysely.selectNoFrom(sql<number>`1`.as('one')).execute()).toEqual([{ one: 1 }]);
+    expect(await db.transaction(async (tx) => tx.executeRaw('SELECT 2 AS two'))).toEqual([{ two: 2 }]);
+    expect((await db.health()).pool).toEqual({ total: 1, idle: 1, waiting: 0 });
+  });
+});
+
+describe('a terminated backend', () => {
+  it('mid-query: ConnectionError from executeRaw and db.kysely; the next call succeeds', async () => {
+    const name = `fault_query_${createId()}`;
+    const db = named(name, { POSTGRES_POOL_MAX: '1' });
+    // Awaited in an async function, as callers do: that is the frame the stack starts at.
+    const sleepRaw = async () => {
+      await db.executeRaw('SELECT pg_sleep(10)');
+    };
+    const sleepBuilt = async () => {
+      await db.kysely.selectNoFrom(sql<string>`pg_sleep(10)`.as('slept')).execute();
+    };
+    const firstFrame = (error: Error) => error.stack?.split('\n').find((line) => line.startsWith('    at '));
+
+    const running = rejection(sleepRaw());
+    await terminateWhen(name, 'active', '%pg_sleep%');
+    const error = await running;
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: '57P01' });
+    // The stack starts at the caller, without the driver's or Kysely's frames appended.
+    expect(firstFrame(error)).toMatch(/at (async )?sleepRaw .*test[\\/]faults\.test\.ts/);
+    expect(error.stack).not.toMatch(/node_modules[\\/](kysely|pg|pg-pool|pg-protocol)[\\/]/);
+    expect(await db.executeRaw('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+
+    const built = rejection(sleepBuilt());
+    await terminateWhen(name, 'active', '%pg_sleep%');
+    const builtError = await built;
+    expect(builtError).toBeInstanceOf(ConnectionError);
+    expect(firstFrame(builtError)).toMatch(/at (async )?sleepBuilt .*test[\\/]faults\.test\.ts/);
+    expect(builtError.stack).not.toMatch(/node_modules[\\/](kysely|pg|pg-pool|pg-protocol)[\\/]/);
+    expect(await db.users.count()).toBeGreaterThanOrEqual(0);
+  });
+
+  it('mid-transaction, during a statement: ConnectionError, the rows it inserted are gone', async () => {
+    const name = `fault_tx_${createId()}`;
+    const db = named(name, { POSTGRES_POOL_MAX: '1' });
+    const address = email();
+    const running = rejection(
+      db.transaction(async (tx) => {
+        await tx.users.create({ email: address, posts: [{ title: 'half-written' }] });
+        await tx.executeRaw('SELECT pg_sleep(10)');
+      }),
+    );
+    await terminateWhen(name, 'active', '%pg_sleep%');
+    expect(await running).toBeInstanceOf(ConnectionError);
+    expect(await usersWith(address)).toBe(0);
+    const created = await db.transaction((tx) => tx.users.create({ email: address }));
+    expect(created.email).toBe(address);
+  });
+
+  it('mid-transaction, between statements: the next statement fails with ConnectionError, the process lives on', async () => {
+    const name = `fault_idle_${createId()}`;
+    const logger = collectingLogger();
+    const db = named(name, { POSTGRES_POOL_MAX: '1' }, logger);
+    const address = email();
+    let resume!: () => void;
+    const paused = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    const running = rejection(
+      db.transaction(async (tx) => {
+        await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), address]);
+        await paused;
+        await tx.executeRaw('SELECT 1');
+      }),
+    );
+    await terminateWhen(name, 'idle in transaction');
+    await sleep(50); // the client sees the connection end while the callback still holds it
+    resume();
+    const error = await running;
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toMatchObject({ code: '57P01' });
+    expect(logger.lines.map((line) => line.message)).toContain(
+      'a connection in use was closed by the server; the work on it fails with ConnectionError',
+    );
+    expect(await usersWith(address)).toBe(0);
+    expect(await db.executeRaw('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+  });
+
+  it('mid-transaction, when the callback then throws its own error: that error comes out', async () => {
+    const name = `fault_own_${createId()}`;
+    const db = named(name, { POSTGRES_POOL_MAX: '1' });
+    let resume!: () => void;
+    const paused = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    const running = rejection(
+      db.transaction(async (tx) => {
+        await tx.executeRaw('SELECT 1');
+        await paused;
+        throw new Error('my own reason');
+      }),
+    );
+    await terminateWhen(name, 'idle in transaction');
+    await sleep(50);
+    resume();
+    // The server already rolled the transaction back with the session: no ROLLBACK error hides this one.
+    expect((await running).message).toBe('my own reason');
+    expect(await db.executeRaw('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+  });
+});
+
+describe('a PostgreSQL restart while the application runs', () => {
+  it('fails calls with ConnectionError during the outage, without crashing, and serves again after', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'shared-db-restart-'));
+    const port = await freePort();
+    const serverOptions = { dataDir, port, password: 'restart-pw', ephemeral: false };
+    let server = await startEmbeddedServer(serverOptions);
+    const unhandled: unknown[] = [];
+    const record = (error: unknown) => unhandled.push(error);
+    process.on('unhandledRejection', record);
+    process.on('uncaughtException', record);
+    const logger = collectingLogger();
+    let db: Database | undefined;
+    try {
+      const url = server.url();
+      await migrate(parseConnectionUrl(url, 'x'), { direction: 'up' });
+      db = createDatabase(
+        loadConfig({
+          ENABLE_POSTGRES: 'true',
+          POSTGRES_PRISMA_URL: url,
+          POSTGRES_URL_NON_POOLING: url,
+          POSTGRES_POOL_TIMEOUT_MS: '2000',
+        }),
+        { logger },
+      );
+      const before = await db.users.create({ email: email() });
+      await db.executeRaw('SELECT 1');
+
+      await server.stop();
+      const outage = await Promise.all([
+        rejection(db.users.getById(before.id)),
+        rejection(db.executeRaw('SELECT 1')),
+        rejection(db.kysely.selectFrom('pg_users').select('id').execute()),
+        rejection(db.transaction((tx) => tx.users.create({ email: email() }))),
+      ]);
+      for (const error of outage) expect(error).toBeInstanceOf(ConnectionError);
+      const down = await db.health();
+      expect(down.ok).toBe(false);
+      expect(down.error).toMatch(/ECONNREFUSED/);
+
+      server = await startEmbeddedServer(serverOptions);
+      const after = await db.users.getById(before.id);
+      expect(after.email).toBe(before.email);
+      expect(await db.transaction((tx) => tx.users.count())).toBe(1);
+      expect((await db.health()).ok).toBe(true);
+      // The idle connection the shutdown closed was logged, not thrown.
+      expect(logger.lines.map((line) => line.message)).toContain(
+        'an idle connection was closed by the server; the pool will open a new one',
+      );
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+      process.off('uncaughtException', record);
+      await db?.disconnect();
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('disconnect', () => {
+  it('lets a running transaction commit, then refuses new work with DisconnectedError', async () => {
+    const db = database();
+    const address = email();
+    const running = db.transaction(async (tx) => {
+      await tx.executeRaw('SELECT pg_sleep(0.3)');
+      return tx.users.create({ email: address });
+    });
+    await sleep(50);
+    const closing = db.disconnect();
+    expect(db.disconnected).toBe(true);
+    expect((await running).email).toBe(address);
+    await closing;
+    expect(await usersWith(address)).toBe(1);
+    await expect(db.users.count()).rejects.toBeInstanceOf(DisconnectedError);
+    await expect(db.executeRaw('SELECT 1', [], { statementTimeoutMs: 100 })).rejects.toBeInstanceOf(
+      DisconnectedError,
+    );
+    await expect(db.kysely.selectFrom('pg_users').select('id').execute()).rejects.toThrow(
+      /has been disconnected/,
+    );
+  });
+});
+
+describe('health', () => {
+  it('reports the version, the round trip, the pool counts and whether PgBouncer is in the way', async () => {
+    const db = database({ POSTGRES_PRISMA_URL: `${testDb.url}?pgbouncer=true`, POSTGRES_POOL_MAX: '3' });
+    const holding = db.executeRaw('SELECT pg_sleep(0.3)');
+    await sleep(50);
+    const report = await db.health();
+    await holding;
+    expect(report).toEqual({
+      ok: true,
+      serverVersion: expect.stringMatching(/^\d+(\.\d+)?/),
+      roundTripMs: expect.any(Number),
+      pool: { total: 2, idle: 1, waiting: 0 },
+      pgbouncer: true,
+    });
+    expect(report.roundTripMs).toBeGreaterThan(0);
+    expect((await database().health()).pgbouncer).toBe(false);
+  });
+});

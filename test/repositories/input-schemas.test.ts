@@ -1,0 +1,59 @@
+/** Text PostgreSQL cannot store is refused before it reaches the server, naming the field. */
+import { createId } from '@paralleldrive/cuid2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { createDatabase, type Database } from '../../src/database/database.js';
+import { ValidationError } from '../../src/errors/classes.js';
+import { useTestDatabase } from '../support/test-database.js';
+
+const testDb = useTestDatabase();
+let db: Database;
+let authorId: string;
+
+beforeAll(async () => {
+  db = createDatabase(loadConfig(testDb.env()));
+  authorId = (await db.users.create({ email: `${createId()}@example.com` })).id;
+});
+afterAll(() => db.disconnect());
+
+const NUL = '\u0000';
+
+describe('the NUL character', () => {
+  it.each([
+    ['name', () => db.users.create({ email: `${createId()}@example.com`, name: `a${NUL}b` })],
+    [
+      'posts.0.content',
+      () => db.users.create({ email: `${createId()}@example.com`, posts: [{ title: 't', content: NUL }] }),
+    ],
+    ['title', () => db.posts.create({ title: `x${NUL}`, authorId })],
+    ['metadata', () => db.posts.create({ title: 't', authorId, metadata: { tags: [`a${NUL}`] } })],
+    ['metadata', () => db.posts.create({ title: 't', authorId, metadata: { [`k${NUL}`]: 1 } })],
+    ['description', () => db.roles.assign(authorId, { name: 'r', description: NUL })],
+    ['where.emailContains', () => db.users.findMany({ where: { emailContains: NUL } })],
+    ['id', () => db.users.findById(`id${NUL}`)],
+  ])('is a ValidationError naming %s, and nothing is written', async (field, call) => {
+    const before = await db.executeRaw<{ n: number }>(
+      'SELECT (SELECT count(*) FROM pg_users) + (SELECT count(*) FROM pg_posts) + (SELECT count(*) FROM pg_roles) AS n',
+    );
+    const error = await call().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).field).toBe(field);
+    expect((error as ValidationError).message).toContain('NUL');
+    const after = await db.executeRaw<{ n: number }>(
+      'SELECT (SELECT count(*) FROM pg_users) + (SELECT count(*) FROM pg_posts) + (SELECT count(*) FROM pg_roles) AS n',
+    );
+    expect(after).toEqual(before);
+  });
+
+  it('is fine as the six characters \\u0000 inside metadata text', async () => {
+    const post = await db.posts.create({
+      title: 't',
+      authorId,
+      metadata: { note: '\\u0000 is how JSON writes NUL' },
+    });
+    expect(post.metadata).toEqual({ note: '\\u0000 is how JSON writes NUL' });
+  });
+});

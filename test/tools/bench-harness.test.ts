@@ -1,0 +1,580 @@
+/**
+ * The benchmark harness (bench/harness/) on fake operations with known delays: its arithmetic, its
+ * interleaving and its reports. No database here: the harness only awaits promises, and the real
+ * comparisons against PostgreSQL are what `npm run bench` measures.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { renderChart, xml } from '../../bench/harness/chart.js';
+import {
+  BenchDefinitionError,
+  BenchOperationError,
+  measureCase,
+  runSuite,
+} from '../../bench/harness/measure.js';
+import { formatConsole, formatMarkdown, summarizeTargets, writeResults } from '../../bench/harness/report.js';
+import { percentile, summarizeLatencies } from '../../bench/harness/statistics.js';
+import type { BenchCase, BenchMeta, CaseResult, SuiteResult, Variant } from '../../bench/harness/types.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'shared-db-bench-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Node's timers may fire up to a millisecond early by performance.now()'s clock, so this waits
+// until that clock has really moved `ms` on: the latencies asserted below are lower bounds.
+async function sleep(ms: number): Promise<void> {
+  const until = performance.now() + ms;
+  for (let left = ms; left > 0; left = until - performance.now()) {
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(left)));
+  }
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const quick = { warmupMs: 5, sliceMs: 5, rounds: 2, concurrency: 2 };
+
+describe('measureCase', () => {
+  it('measures a 10 ms operation at twice the ops/s of a 20 ms one, at concurrency 1 and 4', async () => {
+    const c: BenchCase = {
+      name: 'fast vs slow',
+      variants: [
+        { name: 'fast', run: () => sleep(10) },
+        { name: 'slow', run: () => sleep(20) },
+      ],
+      targets: [
+        { baseline: 'slow', subject: 'fast', minRatio: 1.5 },
+        { baseline: 'fast', subject: 'slow', minRatio: 0.9 },
+      ],
+    };
+    const seen: CaseResult[] = [];
+    const suite = await runSuite([c], { concurrencies: [1, 4], warmupMs: 20, sliceMs: 150, rounds: 3 }, (r) =>
+      seen.push(r),
+    );
+
+    expect(suite.cases.map((r) => r.concurrency)).toEqual([1, 4]);
+    expect(seen).toEqual(suite.cases);
+    for (const r of suite.cases) {
+      const [fast, slow] = r.variants;
+      if (!fast || !slow) throw new Error('two variants expected');
+      const ratio = fast.opsPerSecond / slow.opsPerSecond;
+      expect(ratio, `concurrency ${r.concurrency}`).toBeGreaterThan(1.6);
+      expect(ratio, `concurrency ${r.concurrency}`).toBeLessThan(2.3);
+      expect(fast.latencyMs.p50).toBeGreaterThanOrEqual(10);
+      expect(fast.latencyMs.p50).toBeLessThan(15);
+      expect(slow.latencyMs.p50).toBeGreaterThanOrEqual(20);
+      expect(slow.latencyMs.p99).toBeGreaterThanOrEqual(slow.latencyMs.p50);
+      for (const v of r.variants) {
+        // A closed loop of `concurrency` workers: ops/s ≈ concurrency ÷ mean latency.
+        expect(v.opsPerSecond / ((r.concurrency * 1000) / v.latencyMs.mean)).toBeGreaterThan(0.8);
+        expect(v.opsPerSecond / ((r.concurrency * 1000) / v.latencyMs.mean)).toBeLessThanOrEqual(1.01);
+        expect(v.ops).toBe(v.latencyMs.count);
+        expect(v.ops).toBe(r.slices.filter((s) => s.variant === v.name).reduce((n, s) => n + s.ops, 0));
+        expect(v.roundOpsPerSecond.min).toBeLessThanOrEqual(v.opsPerSecond);
+        expect(v.roundOpsPerSecond.max).toBeGreaterThanOrEqual(v.opsPerSecond);
+        expect(v.cpuMicrosPerOp).toBeGreaterThan(0);
+        expect(Number.isFinite(v.cpuMicrosPerOp)).toBe(true);
+      }
+      expect(fast.ratioToBaseline).toBeCloseTo(ratio, 10);
+      expect(slow.ratioToBaseline).toBe(1);
+      const [fastTarget, slowTarget] = r.targets;
+      expect(fastTarget).toMatchObject({ subject: 'fast', pass: true });
+      expect(fastTarget?.ratio).toBeCloseTo(ratio, 10);
+      expect(fastTarget?.p50Ratio).toBeCloseTo(fast.latencyMs.p50 / slow.latencyMs.p50, 10);
+      // Round by round, fast is about twice slow too; the median lies within the rounds' range.
+      const rounds = fastTarget?.roundRatios ?? { median: 0, min: 0, max: 0 };
+      expect(rounds.median).toBeGreaterThan(1.6);
+      expect(rounds.median).toBeLessThan(2.3);
+      expect(rounds.min).toBeLessThanOrEqual(rounds.median);
+      expect(rounds.max).toBeGreaterThanOrEqual(rounds.median);
+      expect(slowTarget).toMatchObject({ subject: 'slow', pass: false });
+    }
+    // The concurrency-4 run does about four times the work per second of the concurrency-1 run.
+    const fastAt = (n: number) =>
+      suite.cases.find((r) => r.concurrency === n)?.variants[0]?.opsPerSecond ?? 0;
+    expect(fastAt(4) / fastAt(1)).toBeGreaterThan(3.3);
+
+    const failed = summarizeTargets(suite);
+    expect(failed.map((t) => [t.case, t.concurrency, t.subject, t.baseline])).toEqual([
+      ['fast vs slow', 1, 'slow', 'fast'],
+      ['fast vs slow', 4, 'slow', 'fast'],
+    ]);
+  });
+
+  it('rotates the variant that starts each round, and counts i per worker from 0 through the whole case', async () => {
+    const calls: { variant: string; worker: number; i: number }[] = [];
+    const variant = (name: string): Variant => ({
+      name,
+      run: async (worker, i) => {
+        calls.push({ variant: name, worker, i });
+        await tick();
+      },
+    });
+    const result = await measureCase(
+      {
+        name: 'order',
+        variants: ['a', 'b', 'c'].map(variant),
+        targets: [{ baseline: 'a', subject: 'b', minRatio: 1 }],
+      },
+      { ...quick, rounds: 4 },
+    );
+
+    const slicesRun = calls.map((call) => call.variant).filter((name, k, all) => name !== all[k - 1]);
+    // The warm-up, then rounds 0..3 starting with a, b, c, a.
+    expect(slicesRun.join('')).toBe('abc' + 'abc' + 'bca' + 'cab' + 'abc');
+    expect(result.slices.map((s) => `${s.round}${s.variant}`)).toEqual([
+      '0a',
+      '0b',
+      '0c',
+      '1b',
+      '1c',
+      '1a',
+      '2c',
+      '2a',
+      '2b',
+      '3a',
+      '3b',
+      '3c',
+    ]);
+    for (const name of ['a', 'b', 'c']) {
+      for (const worker of [0, 1]) {
+        const is = calls
+          .filter((call) => call.variant === name && call.worker === worker)
+          .map((call) => call.i);
+        expect(is.length).toBeGreaterThan(4);
+        expect(is).toEqual(is.map((_, k) => k));
+      }
+    }
+    expect(new Set(calls.map((call) => call.worker))).toEqual(new Set([0, 1]));
+  });
+
+  it('gives a subject measured against two baselines both ratios, each also round by round', async () => {
+    // The shape of every bench case: the layer against the same SQL named and unnamed.
+    const result = await measureCase(
+      {
+        name: 'two baselines',
+        variants: [
+          { name: 'layer', run: () => sleep(10) },
+          { name: 'raw pg named', run: () => sleep(10) },
+          { name: 'raw pg', run: () => sleep(20) },
+        ],
+        targets: [
+          { baseline: 'raw pg named', subject: 'layer', minRatio: 0.5 },
+          { baseline: 'raw pg', subject: 'layer', minRatio: 1.5 },
+        ],
+      },
+      { concurrency: 1, warmupMs: 0, sliceMs: 100, rounds: 3 },
+    );
+
+    expect(result.baseline).toBe('raw pg named');
+    expect(result.slices).toHaveLength(9);
+    for (const round of [0, 1, 2])
+      expect(new Set(result.slices.filter((s) => s.round === round).map((s) => s.variant)).size).toBe(3);
+    const ops = (name: string) => result.variants.find((v) => v.name === name)?.opsPerSecond ?? 0;
+    expect(result.variants.map((v) => v.ratioToBaseline)).toEqual([
+      ops('layer') / ops('raw pg named'),
+      1,
+      ops('raw pg') / ops('raw pg named'),
+    ]);
+    const [named, unnamed] = result.targets;
+    expect(named?.ratio).toBeCloseTo(ops('layer') / ops('raw pg named'), 10);
+    expect(named?.ratio).toBeGreaterThan(0.8);
+    expect(named?.ratio).toBeLessThan(1.25);
+    expect(unnamed?.ratio).toBeCloseTo(ops('layer') / ops('raw pg'), 10);
+    expect(unnamed?.ratio).toBeGreaterThan(1.6);
+    expect(unnamed?.ratio).toBeLessThan(2.3);
+    expect(unnamed?.roundRatios.median).toBeGreaterThan(1.6);
+    expect(named?.roundRatios.median).toBeLessThan(1.25);
+    expect(result.targets.map((t) => t.pass)).toEqual([true, true]);
+  });
+
+  it('waits for the operations in flight when a slice ends, counts them, and times the slice until they end', async () => {
+    let slowCalls = 0;
+    const result = await measureCase(
+      {
+        name: 'in flight',
+        variants: [
+          { name: 'quick', run: () => sleep(1) },
+          {
+            name: 'slow',
+            run: async () => {
+              slowCalls++;
+              await sleep(40);
+            },
+          },
+        ],
+        targets: [{ baseline: 'quick', subject: 'slow', minRatio: 0.01 }],
+      },
+      { concurrency: 4, warmupMs: 0, sliceMs: 5, rounds: 2 },
+    );
+
+    const slow = result.slices.filter((s) => s.variant === 'slow');
+    expect(slow.map((s) => s.ops)).toEqual([4, 4]);
+    for (const s of slow) expect(s.wallMs).toBeGreaterThanOrEqual(40);
+    expect(slowCalls).toBe(8);
+    const v = result.variants.find((x) => x.name === 'slow');
+    expect(v?.ops).toBe(8);
+    expect(v?.latencyMs.count).toBe(8);
+    expect(v?.latencyMs.min).toBeGreaterThanOrEqual(40);
+    // 4 operations of ~40 ms at a time: ~100 ops/s, and never more.
+    expect(v?.opsPerSecond).toBeLessThanOrEqual(100);
+    expect(v?.opsPerSecond).toBeGreaterThan(60);
+  });
+
+  it('fails the case with the variant and the error when an operation rejects, after its siblings end', async () => {
+    let inFlight = 0;
+    let calls = 0;
+    const boom = new Error('boom: relation "x" does not exist');
+    const teardown = vi.fn(async () => {});
+    const c: BenchCase = {
+      name: 'failing case',
+      variants: [
+        { name: 'raw pg', run: () => tick() },
+        {
+          name: 'layer <flaky>',
+          run: async (_worker, i) => {
+            calls++;
+            inFlight++;
+            try {
+              await sleep(1);
+              if (i === 5) throw boom;
+            } finally {
+              inFlight--;
+            }
+          },
+        },
+      ],
+      targets: [{ baseline: 'raw pg', subject: 'layer <flaky>', minRatio: 0.8 }],
+      teardown,
+    };
+
+    const error = await measureCase(c, { ...quick, concurrency: 3 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BenchOperationError);
+    const failure = error as BenchOperationError;
+    expect(failure.message).toContain("'layer <flaky>'");
+    expect(failure.message).toContain("'failing case'");
+    expect(failure.message).toContain('boom: relation "x" does not exist');
+    expect(failure).toMatchObject({ variant: 'layer <flaky>', caseName: 'failing case', concurrency: 3 });
+    expect(failure.cause).toBe(boom);
+    expect(inFlight).toBe(0);
+    expect(teardown).toHaveBeenCalledTimes(1);
+    const callsAtFailure = calls;
+    await sleep(20);
+    expect(calls).toBe(callsAtFailure);
+  });
+
+  it('fails on an operation that throws instead of rejecting', async () => {
+    const c: BenchCase = {
+      name: 'throwing',
+      variants: [
+        { name: 'ok', run: () => tick() },
+        {
+          name: 'sync',
+          run: () => {
+            throw new TypeError('not a promise');
+          },
+        },
+      ],
+      targets: [{ baseline: 'ok', subject: 'sync', minRatio: 1 }],
+    };
+    await expect(measureCase(c, quick)).rejects.toThrow(/variant 'sync' failed: TypeError: not a promise/);
+  });
+
+  it('refuses a case or options it cannot measure before running anything', async () => {
+    const run = vi.fn(() => tick());
+    const v = (name: string): Variant => ({ name, run });
+    const target = { baseline: 'a', subject: 'b', minRatio: 1 };
+    const refused = async (c: BenchCase, o = quick) => {
+      const error = await measureCase(c, o).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BenchDefinitionError);
+      return (error as Error).message;
+    };
+    expect(await refused({ name: 'one', variants: [v('a')], targets: [target] })).toMatch(
+      /at least 2 variants/,
+    );
+    expect(await refused({ name: 'dup', variants: [v('a'), v('a')], targets: [target] })).toMatch(
+      /two variants/,
+    );
+    expect(await refused({ name: 'unknown', variants: [v('a'), v('c')], targets: [target] })).toMatch(/'b'/);
+    expect(await refused({ name: 'none', variants: [v('a'), v('b')], targets: [] })).toMatch(
+      /at least one target/,
+    );
+    expect(
+      await refused({ name: 'ratio', variants: [v('a'), v('b')], targets: [{ ...target, minRatio: 0 }] }),
+    ).toMatch(/minRatio/);
+    expect(
+      await refused(
+        { name: 'opts', variants: [v('a'), v('b')], targets: [target] },
+        { ...quick, concurrency: 0 },
+      ),
+    ).toMatch(/concurrency/);
+    expect(run).not.toHaveBeenCalled();
+  });
+});
+
+describe('statistics', () => {
+  it('takes nearest-rank percentiles', () => {
+    const hundred = Array.from({ length: 100 }, (_, k) => k + 1);
+    expect(percentile(hundred, 50)).toBe(50);
+    expect(percentile(hundred, 99)).toBe(99);
+    expect(percentile(hundred, 100)).toBe(100);
+    expect(percentile(hundred, 0)).toBe(1);
+    // The textbook example: 15, 20, 35, 40, 50.
+    const five = [15, 20, 35, 40, 50];
+    expect([5, 30, 40, 50, 100].map((p) => percentile(five, p))).toEqual([15, 20, 20, 35, 50]);
+    expect(percentile([7], 99)).toBe(7);
+    expect(() => percentile([], 50)).toThrow(RangeError);
+    expect(() => percentile(five, 101)).toThrow(RangeError);
+  });
+
+  it('summarizes unsorted latencies numerically, not as strings', () => {
+    expect(summarizeLatencies([10, 9, 2, 100, 1])).toEqual({
+      count: 5,
+      mean: 24.4,
+      min: 1,
+      p50: 9,
+      p99: 100,
+      max: 100,
+    });
+    const thousand = Array.from({ length: 1000 }, (_, k) => 1000 - k);
+    expect(summarizeLatencies(thousand)).toMatchObject({
+      p50: 500,
+      p99: 990,
+      min: 1,
+      max: 1000,
+      mean: 500.5,
+    });
+  });
+});
+
+/** A measured-looking case with the given ops/s and p50 per variant; the first target's baseline leads. */
+function fakeCase(
+  name: string,
+  concurrency: number,
+  variants: [string, number][],
+  targets: { baseline: string; subject: string; minRatio: number }[],
+): CaseResult {
+  const ops = new Map(variants);
+  const of = (variant: string) => ops.get(variant) ?? Number.NaN;
+  const baseline = targets[0]?.baseline ?? '';
+  return {
+    case: name,
+    concurrency,
+    options: { concurrency, warmupMs: 1000, sliceMs: 1000, rounds: 5 },
+    baseline,
+    variants: variants.map(([variant, opsPerSecond]) => ({
+      name: variant,
+      ops: opsPerSecond * 5,
+      wallMs: 5000,
+      opsPerSecond,
+      roundOpsPerSecond: { min: opsPerSecond * 0.95, max: opsPerSecond * 1.04 },
+      latencyMs: {
+        count: opsPerSecond * 5,
+        mean: 1100 / opsPerSecond,
+        min: 0.1,
+        p50: 1000 / opsPerSecond,
+        p99: 3,
+        max: 9,
+      },
+      cpuMicrosPerOp: 123.4,
+      ratioToBaseline: opsPerSecond / of(baseline),
+    })),
+    targets: targets.map((t) => ({
+      ...t,
+      ratio: of(t.subject) / of(t.baseline),
+      p50Ratio: of(t.baseline) / of(t.subject),
+      roundRatios: { median: of(t.subject) / of(t.baseline), min: 0.5, max: 3 },
+      pass: of(t.subject) / of(t.baseline) >= t.minRatio,
+    })),
+    slices: [],
+    gcBetweenSlices: false,
+  };
+}
+
+const EVIL = 'search <b>"tom & jerry"</b> | pipes';
+const suite: SuiteResult = {
+  options: { concurrencies: [1, 10], warmupMs: 1000, sliceMs: 1000, rounds: 5 },
+  cases: [1, 10].flatMap((concurrency) => [
+    fakeCase(
+      'getById with relations',
+      concurrency,
+      [
+        ['layer', 3600],
+        ['raw pg named', 4000],
+        ['raw pg', 2000],
+      ],
+      [
+        { baseline: 'raw pg named', subject: 'layer', minRatio: 0.8 },
+        { baseline: 'raw pg', subject: 'layer', minRatio: 1.5 },
+      ],
+    ),
+    fakeCase(
+      EVIL,
+      concurrency,
+      [
+        ['raw pg', 900],
+        ['layer <x>', 600],
+        ['spec SQL by hand', 1000],
+      ],
+      [
+        { baseline: 'raw pg', subject: 'layer <x>', minRatio: 0.8 },
+        { baseline: 'spec SQL by hand', subject: 'layer <x>', minRatio: 0.5 },
+      ],
+    ),
+  ]),
+};
+const meta: BenchMeta = {
+  label: 'test-run',
+  date: '2025-11-27T12:00:00.000Z',
+  nodeVersion: 'v20.20.2',
+  postgresVersion: '18.1',
+  dataset: { users: 1000, posts: 10000 },
+  machine: { cores: 2, cpuModel: 'Test CPU <fast>', platform: 'linux x64' },
+  options: suite.options,
+  notes: ['embedded PostgreSQL on the same machine'],
+};
+
+describe('reports', () => {
+  it('lists the missed targets', () => {
+    expect(summarizeTargets(suite).map((t) => [t.case, t.concurrency, t.baseline])).toEqual([
+      [EVIL, 1, 'raw pg'],
+      [EVIL, 10, 'raw pg'],
+    ]);
+  });
+
+  it('prints aligned console tables: every variant with its ratio, then every target with its verdict', () => {
+    const text = formatConsole(suite);
+    const lines = text.trimEnd().split('\n');
+    const headers = lines.filter((l) => l.startsWith('case '));
+    expect(headers).toHaveLength(2);
+    const [variantHeader = '', targetHeader = ''] = headers;
+    const variantTable = lines.slice(lines.indexOf(variantHeader), lines.indexOf(targetHeader));
+    const targetTable = lines.slice(lines.indexOf(targetHeader));
+    const isRow = (l: string) => !/^(case |-+$|Targets|CPU|$)/.test(l);
+    const variantRows = variantTable.filter(isRow);
+    const targetRows = targetTable.filter(isRow);
+    expect(variantRows).toHaveLength(12);
+    expect(targetRows).toHaveLength(8);
+    // Right-aligned numbers end under their title's end; every row is as wide as the widest.
+    const opsEnd = variantHeader.indexOf('ops/s') + 'ops/s'.length;
+    const versusEnd = variantHeader.indexOf('vs baseline') + 'vs baseline'.length;
+    for (const row of variantRows) {
+      expect(row.slice(opsEnd - 5, opsEnd)).toMatch(/\d$/);
+      expect(row[opsEnd]).toBe(' ');
+      expect(row.length).toBe(versusEnd);
+      expect(row).toMatch(/(\d\.\d\d×|baseline)$/);
+    }
+    // The case and concurrency stand on a group's first row only.
+    expect(variantRows.filter((row) => row.startsWith('getById with relations'))).toHaveLength(2);
+    expect(variantRows.filter((row) => row.startsWith(' '))).toHaveLength(8);
+    const ratioEnd = targetHeader.indexOf('ratio') + 'ratio'.length;
+    for (const row of targetRows) {
+      expect(row.slice(ratioEnd - 7, ratioEnd)).toMatch(/^\d\.\d\d× [✓✗]$/);
+      expect(row).toBe(row.trimEnd());
+    }
+    expect(variantRows[0]).toMatch(/^getById with relations\s+1\s+layer\s+3,600 .* 0\.90×$/);
+    expect(variantRows[1]).toMatch(/raw pg named .* baseline$/);
+    expect(variantRows[2]).toMatch(/raw pg .* 0\.50×$/);
+    expect(targetRows[0]).toMatch(
+      /^getById with relations\s+1\s+layer ≥ 0\.80× raw pg named\s+0\.90× ✓\s+0\.90× \(0\.50×–3\.00×\)/,
+    );
+    expect(targetRows[1]).toMatch(/^\s+layer ≥ 1\.50× raw pg\s+1\.80× ✓/);
+    expect(text).toContain('layer <x> ≥ 0.80× raw pg  ');
+    expect(text).toContain('0.67× ✗');
+    expect(text).toContain('Targets: 2 of 8 missed ✗');
+    expect(text).toContain('pg driver');
+  });
+
+  it('writes markdown tables, one row per target and one per variant, under a header with the meta', () => {
+    const md = formatMarkdown(suite, meta);
+    const rows = md.split('\n').filter((l) => /^\| (?!case |---)/.test(l));
+    const cells = (row: string) => row.split(/(?<!\\)\|/).length - 2;
+    expect(rows.filter((row) => cells(row) === 6)).toHaveLength(8);
+    expect(rows.filter((row) => cells(row) === 9)).toHaveLength(12);
+    expect(md.indexOf('## Targets')).toBeLessThan(md.indexOf('## Variants'));
+    expect(md).toContain(
+      '| getById with relations | 10 | layer ≥ 1.50× raw pg | 1.80× ✓ | 1.80× (0.50×–3.00×) | 0.56× |',
+    );
+    expect(md).toContain(
+      '| getById with relations | 1 | raw pg named | 4,000 | 3,800–4,160 | 0.250 | 3.00 | 123 | baseline |',
+    );
+    expect(md).toContain('search &lt;b&gt;"tom &amp; jerry"&lt;/b&gt; \\| pipes');
+    expect(md).not.toContain('<b>');
+    for (const text of [
+      'v20.20.2',
+      '18.1',
+      'users 1,000 · posts 10,000',
+      '2 cores',
+      'concurrency 1, 10',
+      '5 rounds',
+    ])
+      expect(md).toContain(text);
+    expect(md).toContain('![throughput relative to baseline](test-run.svg)');
+  });
+
+  it('draws well-formed SVG with escaped names, one bar per variant, and a mark per target', () => {
+    const svg = renderChart(suite, meta);
+    expect(() => checkWellFormed(svg)).not.toThrow();
+    expect(svg).toContain(xml(EVIL));
+    expect(svg).toContain('search &lt;b&gt;&quot;tom &amp; jerry&quot;&lt;/b&gt;');
+    expect(svg).not.toContain('<b>');
+    expect(svg).toContain('layer &lt;x&gt;');
+    expect(svg.match(/<rect [^>]*height="14"/g)).toHaveLength(12);
+    expect(svg.match(/<line [^>]*stroke-width="3"><title>/g)).toHaveLength(8); // one mark per target
+    expect(svg).toContain(
+      'bars ÷ raw pg · layer &lt;x&gt; ≥ 0.80× raw pg <tspan fill="#cf222e" font-weight="bold">✗</tspan>',
+    );
+    expect(svg).toContain(
+      'layer &lt;x&gt; ≥ 0.50× spec SQL by hand <tspan fill="#1a7f37" font-weight="bold">✓</tspan>',
+    );
+    expect(checkWellFormed(renderChart({ options: suite.options, cases: [] }, meta))).toBe('svg');
+    expect(xml('a\u0000b\u001f<')).toBe('ab&lt;');
+  });
+
+  it('writes the markdown, the raw numbers and the chart', () => {
+    const out = join(dir, 'results');
+    const paths = writeResults(out, suite, meta);
+    expect(paths).toEqual(['md', 'json', 'svg'].map((ext) => join(out, `test-run.${ext}`)));
+    for (const path of paths) expect(existsSync(path)).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'test-run.json'), 'utf8'))).toEqual({ meta, results: suite });
+    expect(() => writeResults(out, suite, { ...meta, label: '../elsewhere' })).toThrow(/plain file name/);
+  });
+});
+
+/**
+ * A small XML well-formedness check, enough for the SVG the harness writes: every character is part of
+ * a tag, a comment-free text run or the XML declaration; entities are the predefined ones; tags nest;
+ * one root. Returns the root's name.
+ */
+function checkWellFormed(doc: string): string {
+  const token =
+    /<\?xml[^?]*\?>|<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"<&]*(?:&(?:amp|lt|gt|quot|apos);[^"<&]*)*")*)\s*(\/?)>|([^<]+)/gy;
+  const stack: string[] = [];
+  let root: string | undefined;
+  let match: RegExpExecArray | null = token.exec(doc);
+  let end = 0;
+  while (match !== null) {
+    end = token.lastIndex;
+    const [, closing, name, , selfClosing, textRun] = match;
+    if (textRun !== undefined) {
+      if (/&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[\da-f]+);)/i.test(textRun))
+        throw new Error(`bad entity in ${textRun}`);
+      if (stack.length === 0 && textRun.trim() !== '') throw new Error(`text outside the root: ${textRun}`);
+    } else if (name !== undefined) {
+      if (closing) {
+        if (stack.pop() !== name) throw new Error(`</${name}> closes nothing open`);
+      } else {
+        if (stack.length === 0) {
+          if (root !== undefined) throw new Error('a second root element');
+          root = name;
+        }
+        if (!selfClosing) stack.push(name);
+      }
+    }
+    match = token.exec(doc);
+  }
+  if (end !== doc.length) throw new Error(`cannot read the XML at ${end}: ${doc.slice(end, end + 40)}`);
+  if (stack.length > 0) throw new Error(`unclosed <${stack.join('>, <')}>`);
+  if (root === undefined) throw new Error('no root element');
+  return root;
+}
