@@ -267,7 +267,7 @@ describe('a terminated backend', () => {
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error).toMatchObject({ code: '57P01' });
     // The stack starts at the caller, without the driver's or Kysely's frames appended.
-    expect(firstFrame(error)).toMatch(/at (async )?sleepRaw .*test[\\/]faults\.test\.ts/);
+    expect(firstFrame(error)).toMatch(/at (async )?sleepRaw .*test[\\/]cross-cutting[\\/]faults\.test\.ts/);
     expect(error.stack).not.toMatch(/node_modules[\\/](kysely|pg|pg-pool|pg-protocol)[\\/]/);
     expect(await db.executeRaw('SELECT 1 AS one')).toEqual([{ one: 1 }]);
 
@@ -275,7 +275,9 @@ describe('a terminated backend', () => {
     await terminateWhen(name, 'active', '%pg_sleep%');
     const builtError = await built;
     expect(builtError).toBeInstanceOf(ConnectionError);
-    expect(firstFrame(builtError)).toMatch(/at (async )?sleepBuilt .*test[\\/]faults\.test\.ts/);
+    expect(firstFrame(builtError)).toMatch(
+      /at (async )?sleepBuilt .*test[\\/]cross-cutting[\\/]faults\.test\.ts/,
+    );
     expect(builtError.stack).not.toMatch(/node_modules[\\/](kysely|pg|pg-pool|pg-protocol)[\\/]/);
     expect(await db.users.count()).toBeGreaterThanOrEqual(0);
   });
