@@ -1,6 +1,6 @@
 /**
  * The grants an application role needs, apart from the role that owns the tables and runs migrations:
- * reading and writing rows, nothing else (no DDL, no TRUNCATE, no ownership). The README prints this SQL.
+ * reading and writing rows, nothing else (no DDL, no TRUNCATE, no ownership). docs/production/least-privilege.md prints this SQL.
  */
 const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 
