@@ -6,10 +6,18 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import { z } from 'zod';
 import { ValidationError } from '../errors/classes.js';
-import type { Page, SortDirection } from '../repositories/models.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
+
+export type SortDirection = 'asc' | 'desc';
+
+/** One page of a keyset-paginated list; pass `nextCursor` as `after` for the next page. */
+export interface Page<T> {
+  items: T[];
+  /** Opaque; undefined on the last page. */
+  nextCursor: string | undefined;
+}
 
 export interface PageOptions {
   /** Rows per page, 1–1000; default 50. */
@@ -33,15 +41,14 @@ export interface PagePlan {
 
 const cursorSchema = z.tuple([z.enum(['asc', 'desc']), z.iso.datetime(), z.string().min(1)]);
 
-export function encodeCursor(direction: SortDirection, last: Keyset): string {
-  return Buffer.from(JSON.stringify([direction, last.createdAt.toISOString(), last.id])).toString(
-    'base64url',
-  );
-}
-
 /** Packs a cursor: opaque to callers, but plain JSON underneath. */
 export function packCursor(values: readonly unknown[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+/** The cursor of a list ordered by (created_at, id): the direction, then the last row's keyset. */
+export function encodeCursor(direction: SortDirection, last: Keyset): string {
+  return packCursor([direction, last.createdAt.toISOString(), last.id]);
 }
 
 /** Unpacks a cursor made by packCursor and checks its shape; `what` names the list in the error. */

@@ -4,6 +4,8 @@
  */
 import type { PostMetadata } from './post-metadata.js';
 
+export type { Page, SortDirection } from '../query/pagination.js';
+
 export interface User {
   id: string;
   email: string;
@@ -37,13 +39,6 @@ export interface Role {
 export type UserWithRelations = User & { posts: Post[]; roles: Role[] };
 export type PostWithAuthor = Post & { author: User };
 
-/** One page of a keyset-paginated list; pass `nextCursor` as `after` for the next page. */
-export interface Page<T> {
-  items: T[];
-  /** Opaque; undefined on the last page. */
-  nextCursor: string | undefined;
-}
-
 /** Which rows a read sees with respect to soft delete. Default: only rows that are not deleted. */
 export interface SoftDeleteFilter {
   /** Also rows that are soft-deleted (and posts of soft-deleted authors). */
@@ -51,8 +46,6 @@ export interface SoftDeleteFilter {
   /** Only soft-deleted rows. */
   onlyDeleted?: boolean;
 }
-
-export type SortDirection = 'asc' | 'desc';
 
 /** The `include` of a read that loads no relations. */
 export type NoInclude = Record<never, never>;
