@@ -54,21 +54,24 @@ const toDateOrNull = (value: string | null) => (value === null ? null : parseJso
  * turned into Dates in place: a page of posts with authors is then no extra copy of every row.
  */
 
-export function userFromJson(row: Jsonified<User>): User {
-  const user = row as unknown as User;
-  user.createdAt = toDate(row.createdAt);
-  user.updatedAt = toDate(row.updatedAt);
-  user.deletedAt = toDateOrNull(row.deletedAt);
-  return user;
+/** The three timestamps a user and a post both carry. */
+interface Timestamps {
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
 }
 
-export function postFromJson(row: Jsonified<Post>): Post {
-  const post = row as unknown as Post;
-  post.createdAt = toDate(row.createdAt);
-  post.updatedAt = toDate(row.updatedAt);
-  post.deletedAt = toDateOrNull(row.deletedAt);
-  return post;
+function timestampsFromJson<T extends Timestamps>(row: Jsonified<T>): T {
+  const json = row as unknown as Jsonified<Timestamps>;
+  const dated = row as unknown as Timestamps;
+  dated.createdAt = toDate(json.createdAt);
+  dated.updatedAt = toDate(json.updatedAt);
+  dated.deletedAt = toDateOrNull(json.deletedAt);
+  return dated as T;
 }
+
+export const userFromJson: (row: Jsonified<User>) => User = timestampsFromJson;
+export const postFromJson: (row: Jsonified<Post>) => Post = timestampsFromJson;
 
 export function roleFromJson(row: Jsonified<Role>): Role {
   const role = row as unknown as Role;
