@@ -12,6 +12,7 @@ import { parse as parseDotenv } from 'dotenv';
 import type { ClientConfig } from 'pg';
 import { ConfigError } from '../errors/classes.js';
 import { sslOptions } from '../pool/ssl-mode.js';
+import { INT4_MAX, MAX_IDENTIFIER_BYTES } from './postgres-limits.js';
 
 /** Environment variables by name, like `process.env`. */
 export type Environment = Record<string, string | undefined>;
@@ -100,11 +101,9 @@ const DEFAULT_SLOW_QUERY_MS = 1000;
 /** Prisma's `statement_cache_size` default: what the users' services keep prepared today. */
 const DEFAULT_STATEMENT_CACHE_SIZE = 100;
 const MAX_STATEMENT_CACHE_SIZE = 10_000;
-/** Node's timers overflow above this (the callback then runs at once), so no timeout may exceed it. */
-const MAX_TIMER_MS = 2_147_483_647;
+/** Node's timers overflow above INT4_MAX (the callback then runs at once), so no timeout may exceed it. */
+const MAX_TIMER_MS = INT4_MAX;
 const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
-/** PostgreSQL's identifier limit (NAMEDATALEN - 1). */
-const MAX_IDENTIFIER_BYTES = 63;
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 
 const URL_PARAMETERS = [

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Migration, PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { type ConnectionSettings, toPgClientConfig } from '../config/config.js';
+import { INT4_MAX } from '../config/postgres-limits.js';
 import { ConfigError, DatabaseError } from '../errors/classes.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -25,8 +26,6 @@ export const MIGRATIONS_TABLE = 'pgmigrations';
 export const MIGRATION_LOCK_KEY = PG_MIGRATE_LOCK_ID;
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 export const DEFAULT_ADVISORY_LOCK_WAIT_MS = 60_000;
-/** Node's timers, and PostgreSQL's timeouts, stop at this many milliseconds. */
-const MAX_MS = 2_147_483_647;
 const LOCK_NOT_AVAILABLE = '55P03';
 
 export interface MigrateOptions {
@@ -193,10 +192,10 @@ export async function createMigration(name: string, dir: string = MIGRATIONS_DIR
 
 function milliseconds(value: number | undefined, setting: string, min: number, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > MAX_MS) {
+  if (!Number.isInteger(value) || value < min || value > INT4_MAX) {
     throw new ConfigError(
       setting,
-      `must be a whole number of milliseconds from ${min} to ${MAX_MS}, got ${value}`,
+      `must be a whole number of milliseconds from ${min} to ${INT4_MAX}, got ${value}`,
     );
   }
   return value;

@@ -8,6 +8,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { type IsolationLevel, type Kysely, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { DB } from '../../db-types/index.js';
+import { INT4_MAX } from '../config/postgres-limits.js';
 import {
   DeadlockError,
   SerializationError,
@@ -51,14 +52,11 @@ export interface TransactionOptions {
   idleInTransactionTimeoutMs?: number;
 }
 
-/** PostgreSQL's largest timeout (INT_MAX milliseconds). */
-const MAX_TIMEOUT_MS = 2_147_483_647;
-
-/** Throws a ValidationError naming `field` unless `value` is undefined or an integer 0-MAX_TIMEOUT_MS. */
+/** Throws a ValidationError naming `field` unless `value` is undefined or an integer 0-INT4_MAX. */
 export function checkTimeout(value: unknown, field: string): void {
   if (value === undefined) return;
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_TIMEOUT_MS) {
-    throw new ValidationError([{ field, message: `must be an integer from 0 to ${MAX_TIMEOUT_MS} (ms)` }]);
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > INT4_MAX) {
+    throw new ValidationError([{ field, message: `must be an integer from 0 to ${INT4_MAX} (ms)` }]);
   }
 }
 
