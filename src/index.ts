@@ -66,22 +66,6 @@ export {
 } from './migrate/migrate.js';
 export type { PageOptions } from './query/pagination.js';
 export type {
-  CreatePostInput,
-  CreateUserInput,
-  MetadataChange,
-  MetadataFilter,
-  NewPostInput,
-  NewRoleInput,
-  PostInclude,
-  PostsInclude,
-  PostWhere,
-  SearchOptions,
-  UpdatePostInput,
-  UpdateUserInput,
-  UserInclude,
-  UserWhere,
-} from './repositories/input-schemas.js';
-export type {
   NoInclude,
   Page,
   Post,
@@ -92,8 +76,10 @@ export type {
   User,
   UserWithRelations,
 } from './repositories/models.js';
-export type { JsonValue, PostMetadata } from './repositories/post-metadata.js';
+export type { PostMetadata } from './repositories/post-metadata.js';
+export type { MetadataChange, MetadataFilter } from './repositories/post-metadata-input.js';
 export type { PostSearchHit } from './repositories/post-search.js';
+export type { SearchOptions } from './repositories/post-search-input.js';
 export type {
   CountByAuthorOptions,
   FindPostOptions,
@@ -101,7 +87,23 @@ export type {
   PostsRepository,
   PostWith,
 } from './repositories/posts.js';
+export type {
+  CreatePostInput,
+  NewPostInput,
+  PostInclude,
+  PostWhere,
+  UpdatePostInput,
+} from './repositories/posts-input.js';
 export type { RolesRepository } from './repositories/roles.js';
+export type { NewRoleInput } from './repositories/roles-input.js';
 export type { FindUserOptions, FindUsersOptions, UsersRepository, UserWith } from './repositories/users.js';
+export type {
+  CreateUserInput,
+  PostsInclude,
+  UpdateUserInput,
+  UserInclude,
+  UserWhere,
+} from './repositories/users-input.js';
 export * as fullText from './sql/full-text.js';
+export type { JsonValue } from './sql/jsonb.js';
 export * as jsonb from './sql/jsonb.js';

@@ -4,9 +4,9 @@
  * is one containment per tag joined with OR, which the planner answers with a BitmapOr of index scans.
  */
 import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely';
+import type { JsonValue } from '../sql/jsonb.js';
 import * as jsonb from '../sql/jsonb.js';
-import type { MetadataChange, MetadataFilter } from './input-schemas.js';
-import type { JsonValue } from './post-metadata.js';
+import type { MetadataChange, MetadataFilter } from './post-metadata-input.js';
 import type { PostsScope } from './soft-delete.js';
 
 const metadataColumn = sql.ref('p.metadata');

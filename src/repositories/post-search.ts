@@ -11,15 +11,16 @@ import type { DB } from '../../db-types/index.js';
 import { ValidationError } from '../errors/classes.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
 import { unnamed } from '../pool/prepared-statements.js';
+import { validate } from '../query/input-rules.js';
 import { packCursor, unpackCursor } from '../query/pagination.js';
 import { placeholder, type QueryCache, type RunCompiled } from '../query/query-cache.js';
 import * as fullText from '../sql/full-text.js';
-import { type SearchOptions, searchOptionsSchema, searchTextSchema, validate } from './input-schemas.js';
 import type { Page, Post } from './models.js';
+import { type SearchOptions, searchOptionsSchema, searchTextSchema } from './post-search-input.js';
 import { postColumns } from './select-lists.js';
 import { authorIsLive } from './soft-delete.js';
 
-export type { SearchOptions } from './input-schemas.js';
+export type { SearchOptions } from './post-search-input.js';
 
 export interface PostSearchHit extends Post {
   authorName: string | null;

@@ -8,6 +8,7 @@ import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors/classes.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
+import { validate } from '../query/input-rules.js';
 import {
   afterKeyset,
   type Keyset,
@@ -17,25 +18,14 @@ import {
   toPage,
 } from '../query/pagination.js';
 import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
+import { idSchema } from './input-fields.js';
+import type { NoInclude, Page, Post, SoftDeleteFilter, User } from './models.js';
 import {
-  type CreatePostInput,
-  countByAuthorOptionsSchema,
-  createPostSchema,
-  findPostOptionsSchema,
-  findPostsByMetadataOptionsSchema,
-  findPostsOptionsSchema,
-  idSchema,
   type MetadataChange,
   type MetadataFilter,
   metadataChangeSchema,
   metadataFilterSchema,
-  type PostInclude,
-  type PostWhere,
-  type UpdatePostInput,
-  updatePostSchema,
-  validate,
-} from './input-schemas.js';
-import type { NoInclude, Page, Post, SoftDeleteFilter, User } from './models.js';
+} from './post-metadata-input.js';
 import { containmentDocuments, matchesMetadata, metadataAfter, metadataShape } from './post-metadata-sql.js';
 import {
   type ConfigurationCache,
@@ -43,6 +33,18 @@ import {
   type SearchOptions,
   searchPosts,
 } from './post-search.js';
+import {
+  type CreatePostInput,
+  countByAuthorOptionsSchema,
+  createPostSchema,
+  findPostOptionsSchema,
+  findPostsByMetadataOptionsSchema,
+  findPostsOptionsSchema,
+  type PostInclude,
+  type PostWhere,
+  type UpdatePostInput,
+  updatePostSchema,
+} from './posts-input.js';
 import { type Jsonified, postColumns, userColumns, userFromJson } from './select-lists.js';
 import {
   authorIsDeleted,

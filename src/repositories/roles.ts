@@ -7,9 +7,11 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors/classes.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
+import { validate } from '../query/input-rules.js';
 import type { PageOptions } from '../query/pagination.js';
-import { idSchema, type NewRoleInput, newRoleSchema, validate } from './input-schemas.js';
+import { idSchema } from './input-fields.js';
 import type { NoInclude, Page, Role } from './models.js';
+import { type NewRoleInput, newRoleSchema } from './roles-input.js';
 import { roleColumns } from './select-lists.js';
 import type { FindUsersOptions, UsersRepository, UserWith } from './users.js';
 

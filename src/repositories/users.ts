@@ -8,23 +8,10 @@ import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors/classes.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
+import { validate } from '../query/input-rules.js';
 import { afterKeyset, type PageOptions, planPage, toPage } from '../query/pagination.js';
 import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
-import {
-  type CreateUserInput,
-  countUsersOptionsSchema,
-  createUserSchema,
-  emailLookupSchema,
-  findUserOptionsSchema,
-  findUsersOptionsSchema,
-  idSchema,
-  type PostsInclude,
-  type UpdateUserInput,
-  type UserInclude,
-  type UserWhere,
-  updateUserSchema,
-  validate,
-} from './input-schemas.js';
+import { idSchema } from './input-fields.js';
 import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from './models.js';
 import {
   type Jsonified,
@@ -35,6 +22,19 @@ import {
   userColumns,
 } from './select-lists.js';
 import { type DeletedState, deletedState } from './soft-delete.js';
+import {
+  type CreateUserInput,
+  countUsersOptionsSchema,
+  createUserSchema,
+  emailLookupSchema,
+  findUserOptionsSchema,
+  findUsersOptionsSchema,
+  type PostsInclude,
+  type UpdateUserInput,
+  type UserInclude,
+  type UserWhere,
+  updateUserSchema,
+} from './users-input.js';
 
 /** The relations a read includes: `posts` (optionally filtered, ordered, limited) and `roles`. */
 export type UserWith<I> = User &

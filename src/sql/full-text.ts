@@ -14,9 +14,10 @@
  */
 import { type Expression, type Kysely, type RawBuilder, sql } from 'kysely';
 import { z } from 'zod';
+import { MAX_IDENTIFIER_BYTES } from '../config/postgres-limits.js';
 import { ValidationError } from '../errors/classes.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
-import { validate } from '../repositories/input-schemas.js';
+import { hasNul, NUL_MESSAGE, storableText, validate } from '../query/input-rules.js';
 
 /**
  * A lexeme weight, A (most important) to D (what an unweighted lexeme has); `rank` scores them.
@@ -50,11 +51,6 @@ const MAX_WORDS = 5_000;
 const WORD = /[\p{L}\p{M}\p{N}]+/gu;
 /** A configuration name as regconfig reads it unquoted, optionally schema-qualified. */
 const CONFIG_NAME = /^(?:[a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/;
-/** PostgreSQL truncates longer identifiers, which would then name a different configuration. */
-const MAX_IDENTIFIER_BYTES = 63;
-
-const withoutNul = (value: string) => !value.includes('\u0000');
-const NUL_MESSAGE = 'must not contain the NUL character (\\u0000)';
 
 const configSchema = z
   .string()
@@ -64,11 +60,10 @@ const configSchema = z
     `each part must be at most ${MAX_IDENTIFIER_BYTES} bytes`,
   );
 
-const textSchema = z
-  .string()
-  .max(MAX_TEXT_LENGTH, `must be at most ${MAX_TEXT_LENGTH} characters`)
-  .refine(withoutNul, NUL_MESSAGE)
-  .refine((text) => countWords(text) <= MAX_WORDS, `must have at most ${MAX_WORDS} words`);
+const textSchema = storableText(MAX_TEXT_LENGTH).refine(
+  (text) => countWords(text) <= MAX_WORDS,
+  `must have at most ${MAX_WORDS} words`,
+);
 
 function countWords(text: string): number {
   return text.match(WORD)?.length ?? 0;
@@ -149,7 +144,11 @@ export function vector(config: string, ...parts: DocumentPart[]): RawBuilder<str
  */
 export function postDocument(config: string, alias = 'p'): RawBuilder<string> {
   validate(
-    z.string().min(1, 'must not be empty').max(MAX_IDENTIFIER_BYTES).refine(withoutNul, NUL_MESSAGE),
+    z
+      .string()
+      .min(1, 'must not be empty')
+      .max(MAX_IDENTIFIER_BYTES)
+      .refine((name) => !hasNul(name), NUL_MESSAGE),
     alias,
     'alias',
   );
@@ -324,11 +323,10 @@ export interface HeadlineOptions {
 const MAX_SELECTOR_LENGTH = 1_000;
 // ts_headline parses its options with deserialize_deflist: inside "…" only `"` is special (doubled
 // to escape it), so commas, `=`, quotes ' and backslashes are taken as they are.
-const selector = z
-  .string()
-  .max(MAX_SELECTOR_LENGTH, `must be at most ${MAX_SELECTOR_LENGTH} characters`)
-  .refine(withoutNul, NUL_MESSAGE)
-  .refine((value) => !value.includes('"'), 'must not contain a double quote (")');
+const selector = storableText(MAX_SELECTOR_LENGTH).refine(
+  (value) => !value.includes('"'),
+  'must not contain a double quote (")',
+);
 const count = (min: number, max: number) =>
   z.number().int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
 

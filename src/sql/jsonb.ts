@@ -10,16 +10,14 @@
  * Inputs are checked before any SQL is built; a bad one throws a `ValidationError` synchronously.
  */
 import { type Expression, type RawBuilder, sql } from 'kysely';
+import { INT4_MAX, INT4_MIN } from '../config/postgres-limits.js';
 import { ValidationError } from '../errors/classes.js';
+import { hasNul, NUL_MESSAGE } from '../query/input-rules.js';
 
-export type JsonValue = import('../repositories/post-metadata.js').JsonValue;
+/** Any value JSON can carry, as jsonb stores it. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 /** A path into a jsonb value: object keys and array indexes (negative indexes count from the end). */
 export type JsonPath = ReadonlyArray<string | number>;
-
-/** jsonb and text cannot hold NUL; PostgreSQL would refuse it with an error only at run time. */
-const NUL = '\u0000';
-const INT4_MIN = -2_147_483_648;
-const INT4_MAX = 2_147_483_647;
 
 function invalid(field: string, message: string): ValidationError {
   return new ValidationError([{ field, message }]);
@@ -27,7 +25,7 @@ function invalid(field: string, message: string): ValidationError {
 
 function checkedString(input: unknown, field: string): string {
   if (typeof input !== 'string') throw invalid(field, 'must be a string');
-  if (input.includes(NUL)) throw invalid(field, 'must not contain the NUL character (\\u0000)');
+  if (hasNul(input)) throw invalid(field, NUL_MESSAGE);
   return input;
 }
 
@@ -66,7 +64,7 @@ function isPlainObject(value: object): boolean {
 function notJson(input: unknown, ancestors: Set<object>): string | undefined {
   switch (typeof input) {
     case 'string':
-      return input.includes(NUL) ? 'a string holds the NUL character (\\u0000)' : undefined;
+      return hasNul(input) ? 'a string holds the NUL character (\\u0000)' : undefined;
     case 'boolean':
       return undefined;
     case 'number':
@@ -90,7 +88,7 @@ function notJson(input: unknown, ancestors: Set<object>): string | undefined {
       ? Array.from(input, (item, index) => [String(index), item])
       : Object.entries(input);
     for (const [key, item] of entries) {
-      if (key.includes(NUL)) return 'a key holds the NUL character (\\u0000)';
+      if (hasNul(key)) return 'a key holds the NUL character (\\u0000)';
       const problem = notJson(item, ancestors);
       if (problem) return problem;
     }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { ValidationError } from '../../src/errors/classes.js';
-import type { JsonValue } from '../../src/repositories/post-metadata.js';
+import type { JsonValue } from '../../src/sql/jsonb.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();

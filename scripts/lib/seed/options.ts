@@ -1,6 +1,6 @@
 /** The seed's options, validated with zod like every input of the layer: bad ones are a ValidationError. */
 import { z } from 'zod';
-import { validate } from '../../../src/repositories/input-schemas.js';
+import { validate } from '../../../src/query/input-rules.js';
 
 export const SEED_LIMITS = {
   users: { min: 1, max: 10_000_000 },

@@ -1,4 +1,7 @@
-/** Text PostgreSQL cannot store is refused before it reaches the server, naming the field. */
+/**
+ * The fields every repository's input shares: text PostgreSQL cannot store is refused before it reaches
+ * the server, naming the field; withDeleted and onlyDeleted exclude each other in every read.
+ */
 import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
@@ -55,5 +58,28 @@ describe('the NUL character', () => {
       metadata: { note: '\\u0000 is how JSON writes NUL' },
     });
     expect(post.metadata).toEqual({ note: '\\u0000 is how JSON writes NUL' });
+  });
+});
+
+describe('withDeleted together with onlyDeleted', () => {
+  const both = { withDeleted: true, onlyDeleted: true } as const;
+  it.each([
+    ['users.findById', () => db.users.findById(authorId, both)],
+    ['users.findByEmail', () => db.users.findByEmail('someone@example.com', both)],
+    ['users.findMany', () => db.users.findMany(both)],
+    ['users.count', () => db.users.count(both)],
+    ['posts.findById', () => db.posts.findById(authorId, both)],
+    ['posts.findMany', () => db.posts.findMany(both)],
+    ['posts.findByMetadata', () => db.posts.findByMetadata({ category: 'a' }, both)],
+    ['posts.countByAuthor', () => db.posts.countByAuthor(both)],
+  ])('is a ValidationError on onlyDeleted in %s', async (_read, call) => {
+    const error = await call().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues).toEqual([
+      { field: 'onlyDeleted', message: 'withDeleted and onlyDeleted exclude each other' },
+    ]);
   });
 });
