@@ -31,6 +31,7 @@ export {
 } from './database/database.js';
 export { type ClientOptions, DatabaseClient, type ProviderName } from './database/database-client.js';
 export {
+  BackendTerminatedError,
   CheckViolationError,
   ConfigError,
   ConnectionError,
@@ -38,13 +39,20 @@ export {
   DeadlockError,
   DisconnectedError,
   ForeignKeyViolationError,
+  IdleInTransactionTimeoutError,
   IntegrityError,
+  type LockHolder,
+  MigrationInProgressError,
+  MigrationLockTimeoutError,
   NotFoundError,
   NotNullViolationError,
   PoolTimeoutError,
+  QueryCancelledError,
   QueryTimeoutError,
   SerializationError,
   StalePreparedStatementError,
+  StatementTimeoutError,
+  TooManyConnectionsError,
   TransactionRollbackError,
   TransactionScopeError,
   UniqueViolationError,
@@ -58,10 +66,7 @@ export {
   createMigration,
   DEFAULT_ADVISORY_LOCK_WAIT_MS,
   DEFAULT_LOCK_TIMEOUT_MS,
-  type LockHolder,
   type MigrateOptions,
-  MigrationInProgressError,
-  MigrationLockTimeoutError,
   migrate,
 } from './migrate/migrate.js';
 export type { PageOptions } from './query/pagination.js';

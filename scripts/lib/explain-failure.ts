@@ -5,6 +5,7 @@
  */
 import type { ConnectionSettings } from '../../src/config/config.js';
 import { ConfigError, DatabaseError } from '../../src/errors/classes.js';
+import { SqlState } from '../../src/errors/sql-state.js';
 
 const MIGRATE = 'run `npm run migrate up`';
 
@@ -16,22 +17,22 @@ export function explainFailure(error: unknown, settings: ConnectionSettings): st
   const user = `"${settings.user}"`;
   const state = sqlState(error);
   switch (state) {
-    case '28P01':
+    case SqlState.invalidPassword:
       // PostgreSQL answers a missing role with the same error, so as not to reveal which roles exist.
       return `wrong password for user ${user} on ${where} (or the role does not exist): check the URL's password`;
-    case '28000':
+    case SqlState.invalidAuthorizationSpecification:
       return `${where} rejected user ${user} for database "${settings.database}" (pg_hba.conf, or the role is missing): ${message}`;
-    case '3D000':
+    case SqlState.invalidCatalogName:
       return `database "${settings.database}" does not exist on ${where}: create it, or fix the database name in the URL`;
-    case '42P01':
+    case SqlState.undefinedTable:
       return `the tables are missing: ${MIGRATE} (${message})`;
-    case '42703':
+    case SqlState.undefinedColumn:
       return `a column is missing, the schema is behind: ${MIGRATE} (${message})`;
-    case '42501':
+    case SqlState.insufficientPrivilege:
       return `permission denied for user ${user}: ${message}`;
-    case '57P03':
+    case SqlState.cannotConnectNow:
       return `the server at ${where} is starting up or shutting down: try again in a moment (${message})`;
-    case '53300':
+    case SqlState.tooManyConnections:
       return `the server at ${where} has no free connection slots: ${message}`;
   }
   const codes = systemCodes(error);

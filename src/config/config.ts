@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import type { ClientConfig } from 'pg';
 import { ConfigError } from '../errors/classes.js';
+import { errorCode } from '../errors/error-code.js';
 import { sslOptions } from '../pool/ssl-mode.js';
 import { INT4_MAX, MAX_IDENTIFIER_BYTES } from './postgres-limits.js';
 
@@ -686,8 +687,4 @@ function isSocketDirectory(host: string): boolean {
 
 function copySettings(settings: ConnectionSettings): ConnectionSettings {
   return { ...settings, ssl: { ...settings.ssl } };
-}
-
-function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
 }

@@ -45,7 +45,8 @@ export interface ExecuteRawOptions {
   /**
    * Longest run of the statement, in ms (0 = no limit): it runs in a short transaction with
    * `SET LOCAL statement_timeout` (inside a transaction: in a savepoint, the previous limit restored
-   * after it). Longer fails with `QueryTimeoutError` (57014), and nothing of the statement is kept.
+   * after it). Longer fails with `StatementTimeoutError` (a QueryTimeoutError, 57014), and nothing of
+   * the statement is kept.
    */
   statementTimeoutMs?: number;
   /**

@@ -1,27 +1,33 @@
 /**
- * Maps whatever `pg`, `pg-pool` or a socket threw to the error hierarchy in errors.ts, with a stack
+ * Maps whatever `pg`, `pg-pool` or a socket threw to the error hierarchy in classes.ts, with a stack
  * that starts at the caller's line. Messages name tables, constraints and columns but never repeat the
  * server's `detail`, which holds the row's values (emails, secrets); the original stays as `cause`.
  */
 import pg from 'pg';
-import { staleStatement } from '../pool/prepared-statements.js';
 import { stackFromCaller, withRoomForCaller } from './caller-stack.js';
 import {
+  BackendTerminatedError,
   CheckViolationError,
   ConnectionError,
   DatabaseError,
+  type DatabaseErrorOptions,
   DeadlockError,
   ForeignKeyViolationError,
+  IdleInTransactionTimeoutError,
   IntegrityError,
   NotNullViolationError,
   PoolTimeoutError,
+  QueryCancelledError,
   QueryTimeoutError,
   SerializationError,
   StalePreparedStatementError,
+  StatementTimeoutError,
+  TooManyConnectionsError,
   TransactionRollbackError,
   UniqueViolationError,
 } from './classes.js';
 import { SqlState, sqlStateClass } from './sql-state.js';
+import { staleStatement } from './stale-statement.js';
 
 /**
  * Converts any thrown value to a `DatabaseError` (a `DatabaseError` comes back unchanged). Call it in
@@ -86,13 +92,25 @@ function fromServer(error: ServerError & { code: string }): DatabaseError {
     case SqlState.deadlockDetected:
       return new DeadlockError(error.message, options);
     case SqlState.queryCanceled:
-      return new QueryTimeoutError(error.message, options);
+      return cancelled(error.message, options);
     case SqlState.adminShutdown:
+      return new BackendTerminatedError(
+        `${error.message} (the server ended this session: pg_terminate_backend, or a shutdown; a transaction on it was rolled back)`,
+        options,
+      );
+    case SqlState.idleInTransactionSessionTimeout:
+      return new IdleInTransactionTimeoutError(
+        `${error.message} (the transaction sat idle between statements longer than idle_in_transaction_session_timeout, idleInTransactionTimeoutMs; it was rolled back)`,
+        options,
+      );
+    case SqlState.tooManyConnections:
+      return new TooManyConnectionsError(
+        `${error.message} (the server refused a new connection: max_connections, or the role's or database's CONNECTION LIMIT, is reached)`,
+        options,
+      );
     case SqlState.crashShutdown:
     case SqlState.cannotConnectNow:
     case SqlState.idleSessionTimeout:
-    case SqlState.idleInTransactionSessionTimeout:
-    case SqlState.tooManyConnections:
       return new ConnectionError(error.message, options);
   }
   switch (sqlStateClass(code)) {
@@ -104,6 +122,35 @@ function fromServer(error: ServerError & { code: string }): DatabaseError {
       return new ConnectionError(error.message, options);
   }
   return new DatabaseError(error.message, options);
+}
+
+/*
+ * 57014 is both a statement timeout and a cancel request, raised by the same server routine: only the
+ * message says which, and lc_messages translates it (German: "storniere Anfrage wegen Zeitüberschreitung
+ * der Anfrage"). The layer's own statementTimeoutMs cannot stand in: it is not the only source of a
+ * timeout (a role's or database's statement_timeout) nor proof of one (a cancel may arrive under it).
+ * So the English message decides, and any other leaves the parent QueryTimeoutError rather than a guess.
+ */
+const STATEMENT_TIMEOUT = 'canceling statement due to statement timeout';
+const CANCEL_REQUEST = 'canceling statement due to user request';
+
+function cancelled(message: string, options: DatabaseErrorOptions): QueryTimeoutError {
+  if (message === STATEMENT_TIMEOUT) {
+    return new StatementTimeoutError(
+      `${message} (the statement ran longer than statement_timeout: statementTimeoutMs, or the role's or database's setting)`,
+      options,
+    );
+  }
+  if (message === CANCEL_REQUEST) {
+    return new QueryCancelledError(
+      `${message} (a cancel request stopped the statement: pg_cancel_backend, or the client cancelling it)`,
+      options,
+    );
+  }
+  return new QueryTimeoutError(
+    `${message} (a statement timeout or a cancel request: the server's message, not in English, does not tell the layer which)`,
+    options,
+  );
 }
 
 /** `unique violation on pg_users (email): pg_users_email_active_key` */

@@ -18,7 +18,15 @@ import { Migration, PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { type ConnectionSettings, toPgClientConfig } from '../config/config.js';
 import { INT4_MAX } from '../config/postgres-limits.js';
-import { ConfigError, DatabaseError } from '../errors/classes.js';
+import {
+  ConfigError,
+  DatabaseError,
+  type LockHolder,
+  MigrationInProgressError,
+  MigrationLockTimeoutError,
+} from '../errors/classes.js';
+import { errorCode } from '../errors/error-code.js';
+import { SqlState } from '../errors/sql-state.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 export const MIGRATIONS_TABLE = 'pgmigrations';
@@ -26,7 +34,6 @@ export const MIGRATIONS_TABLE = 'pgmigrations';
 export const MIGRATION_LOCK_KEY = PG_MIGRATE_LOCK_ID;
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 export const DEFAULT_ADVISORY_LOCK_WAIT_MS = 60_000;
-const LOCK_NOT_AVAILABLE = '55P03';
 
 export interface MigrateOptions {
   direction: 'up' | 'down';
@@ -46,49 +53,6 @@ export interface MigrateOptions {
    * (0 – 2147483647; default 60 000; 0 = fail at once). Past it: `MigrationInProgressError`, nothing done.
    */
   advisoryLockWaitMs?: number;
-}
-
-/** A session holding a lock the migration waited for: its pid, lock mode and transaction's age. */
-export interface LockHolder {
-  /** The locked table, qualified and quoted as SQL: `public.pg_users`. */
-  table: string;
-  pid: number;
-  mode: string;
-  /** Seconds since the holder's transaction began; undefined when the server does not say. */
-  transactionSeconds: number | undefined;
-}
-
-/**
- * A migration (or the runner's own bookkeeping) waited longer than `lock_timeout` for a lock
- * (SQLSTATE 55P03). The migration is not recorded as applied; one in a transaction was rolled back
- * whole. Run it again when the holders' transactions have ended.
- */
-export class MigrationLockTimeoutError extends DatabaseError {
-  /** The migration that waited, when known: `1795773600003_add-users-profile-image`. */
-  readonly migration: string | undefined;
-  readonly holders: readonly LockHolder[];
-  readonly lockTimeoutMs: number;
-
-  constructor(
-    message: string,
-    details: { migration: string | undefined; holders: LockHolder[]; lockTimeoutMs: number; cause: unknown },
-  ) {
-    super(message, { cause: details.cause, code: LOCK_NOT_AVAILABLE });
-    this.migration = details.migration;
-    this.holders = details.holders;
-    this.lockTimeoutMs = details.lockTimeoutMs;
-  }
-}
-
-/** Another migration run held the database's migration lock for longer than `advisoryLockWaitMs`. */
-export class MigrationInProgressError extends DatabaseError {
-  /** The pid of the session holding the lock, when it could be read. */
-  readonly holderPid: number | undefined;
-
-  constructor(message: string, details: { holderPid: number | undefined }) {
-    super(message);
-    this.holderPid = details.holderPid;
-  }
 }
 
 /** The direct connection migrations need, or a ConfigError that says which variable to set. */
@@ -165,7 +129,7 @@ export async function migrate(
   } catch (error) {
     // node-pg-migrate leaves a failed migration's transaction open (aborted) on the connection.
     await client.query('ROLLBACK').catch(() => undefined);
-    if (errorCode(error) === LOCK_NOT_AVAILABLE && !(error instanceof DatabaseError)) {
+    if (errorCode(error) === SqlState.lockNotAvailable && !(error instanceof DatabaseError)) {
       throw await lockTimeoutError(client, connection.schema, current, lockTimeoutMs, error);
     }
     throw error;
@@ -328,10 +292,4 @@ async function lockTimeoutError(
       'Try again when it ends (or allow a longer wait with --lock-timeout=MS)',
     { migration: migration?.name, holders, lockTimeoutMs, cause },
   );
-}
-
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { code } = error as { code?: unknown };
-  return typeof code === 'string' ? code : undefined;
 }

@@ -7,6 +7,7 @@
 import { CompiledQuery, type DatabaseConnection, type QueryResult } from 'kysely';
 import type pg from 'pg';
 import { ConnectionError, type DatabaseError } from '../errors/classes.js';
+import { staleStatement } from '../errors/stale-statement.js';
 import { toDatabaseError } from '../errors/to-database-error.js';
 import type { ExecutedQuery, Logger } from '../logging/logger.js';
 import {
@@ -14,7 +15,6 @@ import {
   isUnnamed,
   type PreparedStatements,
   type QueryCallback,
-  staleStatement,
 } from './prepared-statements.js';
 
 /** Raw statements run unnamed unless the caller asked for them to be prepared (`executeRaw`'s `prepare`). */

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
+import type { StaleReason } from '../errors/stale-statement.js';
 
 export type QueryCallback = (error: Error | undefined, result: pg.QueryResult) => void;
 
@@ -130,7 +131,7 @@ export class PreparedStatements {
   }
 
   /**
-   * The server refused `text`'s statement as stale (see `staleStatement`); it is closed and parsed again
+   * The server refused `text`'s statement as stale (see errors/stale-statement.ts); it is closed and parsed again
    * on its next use. After a lost session (`missing`) every statement of this connection is; after a
    * changed result type, every statement of every connection (this one's included), since the same
    * migration may have made them stale too.
@@ -152,23 +153,4 @@ export class PreparedStatements {
     for (const name of this.#names.values()) this.#toClose.push(name);
     this.#names.clear();
   }
-}
-
-export type StaleReason = 'result-type-changed' | 'missing';
-
-/**
- * Whether the server refused a named statement because it went stale: "cached plan must not change
- * result type" (0A000, after a migration changed a column's type or a `*`'s columns), or "prepared
- * statement does not exist" (26000, after DISCARD ALL or DEALLOCATE ALL on the connection).
- */
-export function staleStatement(error: unknown): StaleReason | undefined {
-  if (!(error instanceof Error)) return undefined;
-  const { code, routine } = error as { code?: unknown; routine?: unknown };
-  if (
-    code === '0A000' &&
-    (routine === 'RevalidateCachedQuery' || /cached plan must not change/.test(error.message))
-  )
-    return 'result-type-changed';
-  if (code === '26000') return 'missing';
-  return undefined;
 }

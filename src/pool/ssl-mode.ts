@@ -12,14 +12,13 @@ import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { SslSettings } from '../config/config.js';
 import { ConfigError } from '../errors/classes.js';
+import { SqlState } from '../errors/sql-state.js';
 
 /** node-postgres's `ssl` for one connection attempt: TLS options, or false for no TLS. */
 export type SslAttempt = false | ConnectionOptions;
 
 /** pg's message when the server answers the SSLRequest with 'N' (it has ssl = off). */
 const SERVER_WITHOUT_TLS = 'The server does not support SSL connections';
-/** SQLSTATE invalid_authorization_specification: pg_hba.conf refused (or has no line for) the connection. */
-const INVALID_AUTHORIZATION = '28000';
 
 /**
  * The TLS options a connection in this mode uses when it encrypts, or false when it never does
@@ -75,7 +74,7 @@ export function sslAttempts(settings: SslSettings, host: string): SslAttempt[] {
  * Anything else (unreachable server, wrong password, a certificate that fails verification) is final.
  */
 export function shouldFallBack(error: unknown, attempt: SslAttempt | boolean | undefined): boolean {
-  const refused = errorField(error, 'code') === INVALID_AUTHORIZATION;
+  const refused = errorField(error, 'code') === SqlState.invalidAuthorizationSpecification;
   if (!attempt) return refused;
   return refused || errorField(error, 'message') === SERVER_WITHOUT_TLS;
 }

@@ -39,15 +39,15 @@ export interface TransactionOptions {
   retry?: boolean | RetryOptions;
   /**
    * Longest run of each statement in the transaction, in ms (`SET LOCAL statement_timeout`; 0 = no limit).
-   * A statement that runs longer fails with `QueryTimeoutError` (57014) and the transaction rolls back.
-   * Only for the outermost transaction.
+   * A statement that runs longer fails with `StatementTimeoutError` (a QueryTimeoutError, 57014) and the
+   * transaction rolls back. Only for the outermost transaction.
    */
   statementTimeoutMs?: number;
   /**
    * Longest time the transaction may sit idle between statements, in ms
    * (`SET LOCAL idle_in_transaction_session_timeout`; 0 = no limit). When the callback idles longer, the
-   * server ends the session: the transaction fails with `ConnectionError` and nothing of it is kept.
-   * Only for the outermost transaction.
+   * server ends the session: the transaction fails with `IdleInTransactionTimeoutError` (a ConnectionError,
+   * 25P03) and nothing of it is kept. Only for the outermost transaction.
    */
   idleInTransactionTimeoutMs?: number;
 }

@@ -11,14 +11,12 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseConnectionUrl } from '../../src/config/config.js';
-import { ConfigError } from '../../src/errors/classes.js';
 import {
-  MIGRATION_LOCK_KEY,
-  MIGRATIONS_DIR,
+  ConfigError,
   MigrationInProgressError,
   MigrationLockTimeoutError,
-  migrate,
-} from '../../src/migrate/migrate.js';
+} from '../../src/errors/classes.js';
+import { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
 import { schemaSnapshot } from '../support/schema-snapshot.js';
 import { createEmptyDatabase, dropDatabase, uniqueDatabaseName } from '../support/test-database.js';
 
