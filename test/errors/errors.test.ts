@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { createDatabase } from '../../src/database/database.js';
 import {
+  BackendTerminatedError,
   CheckViolationError,
   ConnectionError,
   DatabaseError,
@@ -20,6 +21,8 @@ import {
   PoolTimeoutError,
   QueryTimeoutError,
   SerializationError,
+  StatementTimeoutError,
+  TooManyConnectionsError,
   TransactionRollbackError,
   TransactionScopeError,
   UniqueViolationError,
@@ -242,17 +245,18 @@ describe('transaction rollbacks', () => {
 });
 
 describe('timeouts and connections', () => {
-  it('maps a statement_timeout to QueryTimeoutError', async () => {
+  it('maps a statement_timeout to StatementTimeoutError, a QueryTimeoutError', async () => {
     const client = await connect();
     await client.query('BEGIN');
     await client.query('SET LOCAL statement_timeout = 50');
     const error = await failure(() => client.query('SELECT pg_sleep(1)'));
     await client.query('ROLLBACK');
     expect(error).toBeInstanceOf(QueryTimeoutError);
+    expect(error).toBeInstanceOf(StatementTimeoutError);
     expect(error.code).toBe('57014');
   });
 
-  it('maps a backend terminated mid-query to ConnectionError, and so the dead client after it', async () => {
+  it('maps a backend terminated mid-query to BackendTerminatedError, a ConnectionError, and the dead client after it to ConnectionError', async () => {
     const victim = await connect();
     const { rows } = await victim.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     const pid = rows[0]?.pid;
@@ -264,6 +268,7 @@ describe('timeouts and connections', () => {
     await db.query('SELECT pg_terminate_backend($1)', [pid]);
     const error = await sleeping;
     expect(error).toBeInstanceOf(ConnectionError);
+    expect(error).toBeInstanceOf(BackendTerminatedError);
     expect(error.code).toBe(SqlState.adminShutdown);
     const after = await failure(() => victim.query('SELECT 1'));
     expect(after).toBeInstanceOf(ConnectionError);
@@ -278,7 +283,7 @@ describe('timeouts and connections', () => {
     expect((error.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
   });
 
-  it('maps "too many connections" (53300) to ConnectionError', async () => {
+  it('maps "too many connections" (53300) to TooManyConnectionsError, a ConnectionError', async () => {
     const role = `errors_test_${createId()}`;
     await db.query(`CREATE ROLE ${role} LOGIN PASSWORD 'secret' CONNECTION LIMIT 0`);
     try {
@@ -287,6 +292,7 @@ describe('timeouts and connections', () => {
       url.password = 'secret';
       const error = await failure(() => new pg.Client({ connectionString: url.toString() }).connect());
       expect(error).toBeInstanceOf(ConnectionError);
+      expect(error).toBeInstanceOf(TooManyConnectionsError);
       expect(error.code).toBe(SqlState.tooManyConnections);
     } finally {
       await db.query(`DROP ROLE ${role}`);

@@ -13,7 +13,7 @@ import { runner } from 'node-pg-migrate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Environment, loadConfig } from '../../src/config/config.js';
 import { createDatabase, type Database, type QueryEvent } from '../../src/database/database.js';
-import { StalePreparedStatementError } from '../../src/errors/classes.js';
+import { StalePreparedStatementError, TransactionRollbackError } from '../../src/errors/classes.js';
 import { statementName } from '../../src/pool/prepared-statements.js';
 import { queryOnce } from '../support/query-once.js';
 import { useTestDatabase } from '../support/test-database.js';
@@ -228,7 +228,10 @@ describe('a migration while the application runs', () => {
       await tx.users.create({ email: `in-transaction-${attempt++}@example.com` });
       return tx.users.getById(bobId);
     };
-    await expect(db.transaction(work)).rejects.toBeInstanceOf(StalePreparedStatementError);
+    const stale = db.transaction(work);
+    await expect(stale).rejects.toBeInstanceOf(StalePreparedStatementError);
+    // A caller's retry on TransactionRollbackError (as for a serialization failure) covers it too.
+    await expect(stale).rejects.toBeInstanceOf(TransactionRollbackError);
     // Nothing of it was kept.
     expect(await db.users.findByEmail('in-transaction-0@example.com')).toBeUndefined();
 
