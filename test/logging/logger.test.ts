@@ -450,7 +450,7 @@ describe('the password', () => {
       'ConnectionError',
       'DatabaseError',
       'UniqueViolationError',
-      'QueryTimeoutError',
+      'StatementTimeoutError',
       'PoolTimeoutError',
       'ConnectionError',
     ]);
