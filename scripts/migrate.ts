@@ -7,25 +7,24 @@
  *   --lock-timeout=MS        longest wait of a migration for a table lock (lock_timeout); default 10000
  *   --advisory-lock-wait=MS  longest wait for another migration run on the same database; default 60000,
  *                            0 fails at once
- *   --dir=PATH               create only: write the new file there instead of migrations/ (a draft
- *                            that no migration run picks up yet)
+ *   --dir=PATH               a service's own migrations folder (relative to where npm was run): up
+ *                            applies the package's pending migrations, then the folder's; down
+ *                            reverts the folder's only; create writes the new file there
  *
  * Runs over POSTGRES_URL_NON_POOLING (or the `npm run db:start` server when nothing is configured), in
  * the URL's `?schema=` (default public).
  */
+
+import { resolve } from 'node:path';
 import { describeConnection } from '../src/config/config.js';
 import { ConfigError } from '../src/errors/classes.js';
-import {
-  createMigration,
-  DEFAULT_ADVISORY_LOCK_WAIT_MS,
-  DEFAULT_LOCK_TIMEOUT_MS,
-  migrate,
-} from '../src/migrate/migrate.js';
+import { createMigration } from '../src/migrate/create-migration.js';
+import { DEFAULT_ADVISORY_LOCK_WAIT_MS, DEFAULT_LOCK_TIMEOUT_MS, migrate } from '../src/migrate/migrate.js';
 import { directConnection } from './lib/development-database.js';
 import { runScript } from './lib/run-script.js';
 
 const USAGE =
-  'usage: npm run migrate -- up [N] | down [N|all] | create NAME [--dir=PATH]  [--lock-timeout=MS] [--advisory-lock-wait=MS]';
+  'usage: npm run migrate -- up [N] | down [N|all] | create NAME  [--dir=PATH] [--lock-timeout=MS] [--advisory-lock-wait=MS]';
 const MAX_MS = 2_147_483_647;
 
 interface Arguments {
@@ -63,8 +62,13 @@ function parseArguments(argv: string[]): Arguments {
     lockTimeoutMs: parseMs(flags.get('lock-timeout'), '--lock-timeout', 1) ?? DEFAULT_LOCK_TIMEOUT_MS,
     advisoryLockWaitMs:
       parseMs(flags.get('advisory-lock-wait'), '--advisory-lock-wait', 0) ?? DEFAULT_ADVISORY_LOCK_WAIT_MS,
-    dir: flags.get('dir'),
+    dir: inCallersDirectory(flags.get('dir')),
   };
+}
+
+/** npm runs scripts in the package's directory; a relative path means the one npm was run from. */
+function inCallersDirectory(path: string | undefined): string | undefined {
+  return path === undefined ? undefined : resolve(process.env.INIT_CWD ?? process.cwd(), path);
 }
 
 function parseMs(value: string | undefined, flag: string, min: number): number | undefined {
@@ -89,21 +93,22 @@ runScript(async () => {
   const [command, argument] = positional;
   if (command === 'create') {
     if (!argument) throw new ConfigError('name', 'usage: npm run migrate create NAME [--dir=PATH]');
-    console.log(`created ${await createMigration(argument, dir)}`);
+    console.log(`created ${await createMigration(argument, { dir })}`);
     return;
   }
-  if (dir !== undefined)
-    throw new ConfigError('--dir', 'is for create only: migrations run from migrations/');
   if (command !== 'up' && command !== 'down') {
     throw new ConfigError('command', USAGE);
   }
   const connection = await directConnection();
-  console.log(`migrating ${command} on ${describeConnection(connection)}`);
+  console.log(
+    `migrating ${command} on ${describeConnection(connection)}${dir === undefined ? '' : `, with ${dir}`}`,
+  );
   const ran = await migrate(connection, {
     direction: command,
     count: parseCount(argument, command),
     lockTimeoutMs,
     advisoryLockWaitMs,
+    dir,
   });
   console.log(
     ran.length

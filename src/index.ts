@@ -1,5 +1,7 @@
 /** The public surface of shared-db. */
 export { sql } from 'kysely';
+/** The type of a migration's `pgm`: a service's migrations import it from here, not from node-pg-migrate. */
+export type { MigrationBuilder } from 'node-pg-migrate';
 export type { DB } from '../db-types/index.js';
 export {
   type ConnectionSettings,
@@ -62,13 +64,16 @@ export {
 export { SqlState } from './errors/sql-state.js';
 export { toDatabaseError } from './errors/to-database-error.js';
 export { fromPino, type LogFields, type Logger, type PinoLike } from './logging/logger.js';
+export { createIndexConcurrently } from './migrate/concurrent-index.js';
+export { type CreateMigrationOptions, createMigration } from './migrate/create-migration.js';
 export {
-  createMigration,
   DEFAULT_ADVISORY_LOCK_WAIT_MS,
   DEFAULT_LOCK_TIMEOUT_MS,
   type MigrateOptions,
   migrate,
 } from './migrate/migrate.js';
+export { type MigrationSchema, migrationSchema } from './migrate/migration-schema.js';
+export { DEFAULT_SERVICE_MIGRATIONS_TABLE } from './migrate/service-migrations.js';
 export type { PageOptions } from './query/pagination.js';
 export type {
   NoInclude,

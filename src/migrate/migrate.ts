@@ -11,10 +11,14 @@
  * - the application's schema (`?schema=`, default `public`) is created when missing, is first on the
  *   search_path (then pg_catalog), and holds the migrations table; the migrations qualify every name
  *   with it (src/migrate/migration-schema.ts).
+ *
+ * With `dir`, a service's own migrations run after the package's, on the same connection and under the
+ * same run lock, recorded in a table of their own (src/migrate/service-migrations.ts); `down` reverts
+ * only the service's unless `includePackage` says otherwise.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Migration, PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate';
+import { PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { type ConnectionSettings, toPgClientConfig } from '../config/config.js';
 import { INT4_MAX } from '../config/postgres-limits.js';
@@ -27,6 +31,12 @@ import {
 } from '../errors/classes.js';
 import { errorCode } from '../errors/error-code.js';
 import { SqlState } from '../errors/sql-state.js';
+import {
+  appliedServiceMigrations,
+  IGNORED_FILES,
+  type ServiceMigrations,
+  serviceMigrations,
+} from './service-migrations.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 export const MIGRATIONS_TABLE = 'pgmigrations';
@@ -53,6 +63,23 @@ export interface MigrateOptions {
    * (0 – 2147483647; default 60 000; 0 = fail at once). Past it: `MigrationInProgressError`, nothing done.
    */
   advisoryLockWaitMs?: number;
+  /**
+   * The service's own migrations folder (relative paths are resolved from the current directory). `up`
+   * applies the package's pending migrations first, then the service's; `count` spans both, in that
+   * order. `down` reverts the service's only. The folder must exist and hold nothing but migrations
+   * (`<number>_<name>.js|ts|…`; dotfiles, `.d.ts` and `.map` files are skipped).
+   */
+  dir?: string;
+  /**
+   * With `dir`: the table that records the service's migrations, in the application's schema
+   * (default `pgmigrations_service`). Services that share a schema each need their own.
+   */
+  migrationsTable?: string;
+  /**
+   * With `dir` and `down`: once the service's migrations are all reverted, go on with the package's
+   * (`count` spans both, the service's first). Default false.
+   */
+  includePackage?: boolean;
 }
 
 /** The direct connection migrations need, or a ConfigError that says which variable to set. */
@@ -86,6 +113,8 @@ export async function migrate(
     0,
     DEFAULT_ADVISORY_LOCK_WAIT_MS,
   );
+  const count = migrationCount(options.count);
+  const service = await serviceFolder(options);
   const log = options.log ?? (() => {});
   let current: RunningMigration | undefined;
   // node-pg-migrate announces each migration before running it; the name goes into a lock-timeout error.
@@ -106,26 +135,44 @@ export async function migrate(
     locked = true;
     await client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [`${lockTimeoutMs}ms`]);
     await createSchema(client, connection.schema);
-    const ran = await runner({
-      dbClient: client,
-      // The run lock is taken above, with a bounded wait.
-      noLock: true,
-      dir: MIGRATIONS_DIR,
-      // The built package (dist/migrations) holds each migration's .d.ts and source maps beside its .js.
-      ignorePattern: String.raw`\..*|.*\.d\.ts|.*\.map`,
-      migrationsTable: MIGRATIONS_TABLE,
-      direction: options.direction,
-      count: options.count,
-      // The application's schema before pg_catalog: current_schema() is the schema the migrations
-      // qualify their names with, and an unqualified name reaches the application's table.
-      schema: [connection.schema, 'pg_catalog'],
-      migrationsSchema: connection.schema,
-      // One transaction per migration, so a migration that needs none (CREATE INDEX CONCURRENTLY) can run.
-      singleTransaction: false,
-      checkOrder: true,
-      logger: { debug: watch, info: watch, warn: watch, error: watch },
-    });
-    return ran.map((migration) => migration.name);
+    // Read before anything runs: a folder that does not match its table changes nothing.
+    const applied = service && (await appliedServiceMigrations(client, connection.schema, service));
+    const run = async (folder: { dir: string; table: string }, limit: number | undefined) => {
+      if (limit !== undefined && limit <= 0) return [];
+      const ran = await runner({
+        dbClient: client,
+        // The run lock is taken above, with a bounded wait.
+        noLock: true,
+        dir: folder.dir,
+        // The built package (dist/migrations) holds each migration's .d.ts and source maps beside its .js.
+        ignorePattern: IGNORED_FILES,
+        migrationsTable: folder.table,
+        direction: options.direction,
+        count: limit,
+        // The application's schema before pg_catalog: current_schema() is the schema the migrations
+        // qualify their names with, and an unqualified name reaches the application's table.
+        schema: [connection.schema, 'pg_catalog'],
+        migrationsSchema: connection.schema,
+        // One transaction per migration, so a migration that needs none (CREATE INDEX CONCURRENTLY) can run.
+        singleTransaction: false,
+        checkOrder: true,
+        logger: { debug: watch, info: watch, warn: watch, error: watch },
+      });
+      return ran.map((migration) => migration.name);
+    };
+    const own = { dir: MIGRATIONS_DIR, table: MIGRATIONS_TABLE };
+    if (service === undefined || applied === undefined) return await run(own, count);
+    // The package's first on the way up, the service's first on the way down; count spans both.
+    const ran: string[] = [];
+    const left = (limit: number | undefined) => (limit === undefined ? undefined : limit - ran.length);
+    if (options.direction === 'up') {
+      ran.push(...(await run(own, count)));
+      if (applied.length < service.migrations.length) ran.push(...(await run(service, left(count))));
+    } else {
+      if (applied.length > 0) ran.push(...(await run(service, count ?? 1)));
+      if (options.includePackage) ran.push(...(await run(own, left(count ?? 1))));
+    }
+    return ran;
   } catch (error) {
     // node-pg-migrate leaves a failed migration's transaction open (aborted) on the connection.
     await client.query('ROLLBACK').catch(() => undefined);
@@ -143,16 +190,37 @@ export async function migrate(
   }
 }
 
-/** Creates `migrations/<timestamp>_<name>.ts` from node-pg-migrate's TypeScript template. */
-export async function createMigration(name: string, dir: string = MIGRATIONS_DIR): Promise<string> {
-  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(name)) {
-    throw new ConfigError('name', `"${name}" is not a kebab-case migration name (like add-posts-summary)`);
+// ---------------------------------------------------------------------------------------------------
+
+/** A positive whole number, or Infinity (all); undefined leaves node-pg-migrate's default. */
+function migrationCount(count: number | undefined): number | undefined {
+  if (count === undefined || count === Number.POSITIVE_INFINITY) return count;
+  if (!Number.isInteger(count) || count < 1) {
+    // node-pg-migrate would read 0 as "all" for down.
+    throw new ConfigError('count', `must be a whole number from 1, or Infinity for all, got ${count}`);
   }
-  const migration = await Migration.create(name, dir, { language: 'ts' });
-  return migration;
+  return count;
 }
 
-// ---------------------------------------------------------------------------------------------------
+/** The service's folder and table when `dir` is given, checked; and the options only `dir` allows. */
+async function serviceFolder(options: MigrateOptions): Promise<ServiceMigrations | undefined> {
+  if (options.dir === undefined) {
+    if (options.migrationsTable !== undefined) {
+      throw new ConfigError('migrationsTable', "names the table of a service's own migrations: pass dir too");
+    }
+    if (options.includePackage) {
+      throw new ConfigError(
+        'includePackage',
+        "is for down with a service's dir: down alone reverts the package's",
+      );
+    }
+    return undefined;
+  }
+  if (options.includePackage && options.direction !== 'down') {
+    throw new ConfigError('includePackage', "is for down: up always applies the package's migrations first");
+  }
+  return serviceMigrations(options.dir, options.migrationsTable, MIGRATIONS_DIR, MIGRATIONS_TABLE);
+}
 
 function milliseconds(value: number | undefined, setting: string, min: number, fallback: number): number {
   if (value === undefined) return fallback;
