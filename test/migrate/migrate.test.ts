@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -401,10 +401,11 @@ describe('connections migrations refuse', () => {
 describe('npm run migrate', () => {
   const tsx = join(process.cwd(), 'node_modules/.bin/tsx');
   const script = join(process.cwd(), 'scripts/migrate.ts');
-  const cli = (url: string, ...args: string[]) =>
+  const cliWith = (env: Record<string, string>, url: string, ...args: string[]) =>
     run(tsx, [script, ...args], {
-      env: { PATH: process.env.PATH, POSTGRES_URL_NON_POOLING: url, POSTGRES_PRISMA_URL: url },
+      env: { PATH: process.env.PATH, POSTGRES_URL_NON_POOLING: url, POSTGRES_PRISMA_URL: url, ...env },
     });
+  const cli = (url: string, ...args: string[]) => cliWith({}, url, ...args);
 
   it('applies up, reverts one with down, and all with down all', async () => {
     const url = await emptyDatabase();
@@ -441,8 +442,38 @@ describe('npm run migrate', () => {
     }
   });
 
-  it('refuses --dir for up and down', async () => {
-    const error = await cli(adminUrl, 'up', '--dir=/tmp').catch((caught: { stderr: string }) => caught);
-    expect((error as { stderr: string }).stderr).toContain('--dir: is for create only');
+  it('runs a service folder with --dir: up after the package’s, down the folder’s only', async () => {
+    const url = await emptyDatabase();
+    const parent = await mkdtemp(join(tmpdir(), 'shared-db-cli-service-'));
+    try {
+      await mkdir(join(parent, 'migrations'));
+      await writeFile(
+        join(parent, 'migrations', '1800000000000_add-notes.ts'),
+        `export async function up(pgm) { pgm.sql('CREATE TABLE notes (id text PRIMARY KEY)'); }
+         export async function down(pgm) { pgm.sql('DROP TABLE notes'); }`,
+      );
+      // Relative to the directory npm was run from (INIT_CWD), not to the package's.
+      const up = await cliWith({ INIT_CWD: parent }, url, 'up', '--dir=migrations');
+      expect(up.stdout).toContain(`with ${join(parent, 'migrations')}`);
+      expect(up.stdout).toContain(
+        `↑ ${migrationFiles.at(-1)?.replace(/\.ts$/, '')}\n  ↑ 1800000000000_add-notes`,
+      );
+      const down = await cli(url, 'down', 'all', `--dir=${join(parent, 'migrations')}`);
+      expect(down.stdout).toContain('↓ 1800000000000_add-notes');
+      expect(down.stdout).not.toContain(`↓ ${migrationFiles.at(-1)?.replace(/\.ts$/, '')}`);
+      expect((await schemaSnapshot(url)).migrations).toHaveLength(migrationFiles.length);
+      expect(await query(url, "SELECT to_regclass('public.notes') AS notes")).toEqual([{ notes: null }]);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a --dir that does not exist', async () => {
+    const error = await cli(adminUrl, 'up', '--dir=/no/such/folder').catch(
+      (caught: { stderr: string }) => caught,
+    );
+    expect((error as { stderr: string }).stderr).toContain(
+      "dir: /no/such/folder does not exist: create the service's migrations folder first",
+    );
   });
 });
