@@ -2,13 +2,15 @@
  * The package as a service gets it: `npm pack` (which builds dist/), installed into a service of its own
  * and imported by plain `node`, with no TypeScript loader. The service applies the built migrations to an
  * empty database, writes and reads through the repositories, and type-checks against the declarations.
+ * It also creates migrations of its own in its own folder and runs them after the package's.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryOnce as query } from '../support/query-once.js';
 import {
   createEmptyDatabase,
   dropDatabase,
@@ -22,6 +24,7 @@ const repository = process.cwd();
 const typescriptCompiler = join(repository, 'node_modules', 'typescript', 'bin', 'tsc');
 let service: string;
 let emptyDatabase: string;
+let serviceDatabase: string;
 
 /** Runs `npm` with the Node.js that runs the tests first on PATH (CI runs them on 20, 22 and 24). */
 async function npm(args: string[], cwd: string): Promise<string> {
@@ -69,8 +72,65 @@ export async function titles(id: string): Promise<string[]> {
 void db.users.findById(42);
 `;
 
+/** `create` makes two migrations in the service's own folder; `up` and `down` run that folder. */
+const SERVICE_MIGRATIONS_SCRIPT = `
+import { ConfigError, createMigration, loadConfig, migrate } from 'shared-db';
+
+const step = process.argv[2];
+const dir = 'migrations';
+if (step === 'create') {
+  const table = await createMigration('add-notes', { dir });
+  const index = await createMigration('index-notes-concurrently', { dir, language: 'js' });
+  const withoutDir = await createMigration('into-the-package').catch((error) => error instanceof ConfigError && error.setting);
+  console.log(JSON.stringify({ table, index, withoutDir }));
+} else {
+  const direct = loadConfig({ ...process.env, POSTGRES_URL_NON_POOLING: process.env.SERVICE_DATABASE_URL }).direct;
+  console.log(JSON.stringify(await migrate(direct, { direction: step, dir })));
+}
+`;
+
+/** The bodies the service's developer writes into the two created files, with the package's helpers. */
+const NOTES_TABLE = {
+  import: "import { type MigrationBuilder, migrationSchema } from 'shared-db';",
+  up: `export async function up(pgm: MigrationBuilder): Promise<void> {
+  const schema = await migrationSchema(pgm);
+  pgm.sql(\`CREATE TABLE \${schema.qualify('notes')} (
+    id text PRIMARY KEY,
+    "userId" text NOT NULL REFERENCES \${schema.qualify('pg_users')} (id) ON DELETE CASCADE)\`);
+}`,
+  down: `export async function down(pgm: MigrationBuilder): Promise<void> {
+  const schema = await migrationSchema(pgm);
+  pgm.sql(\`DROP TABLE \${schema.qualify('notes')}\`);
+}`,
+};
+const NOTES_INDEX = {
+  import: "import { createIndexConcurrently, migrationSchema } from 'shared-db';",
+  up: `export async function up(pgm) {
+  pgm.noTransaction();
+  const schema = await migrationSchema(pgm);
+  await createIndexConcurrently(pgm, schema, 'notes_user_id_idx', \`\${schema.qualify('notes')} ("userId")\`);
+}`,
+  down: `export async function down(pgm) {
+  pgm.noTransaction();
+  const schema = await migrationSchema(pgm);
+  pgm.sql(\`DROP INDEX CONCURRENTLY IF EXISTS \${schema.qualify('notes_user_id_idx')}\`);
+}`,
+};
+
+/** Fills a created migration: its empty up and down get bodies, its first line the imports they need. */
+async function fill(path: string, body: { import: string; up: string; down: string }): Promise<void> {
+  const created = await readFile(path, 'utf8');
+  const filled = created
+    .replace(/^import type \{ MigrationBuilder \} from 'shared-db';$/m, body.import)
+    .replace(/^export async function up\(.*\{\}$/m, body.up)
+    .replace(/^export async function down\(.*\{\}$/m, body.down);
+  expect(filled.match(/\{\}$/gm)).toBeNull();
+  await writeFile(path, path.endsWith('.js') ? `${body.import}\n${filled}` : filled);
+}
+
 beforeAll(async () => {
   emptyDatabase = uniqueDatabaseName('shared_db_package');
+  serviceDatabase = uniqueDatabaseName('shared_db_package_service');
   service = await mkdtemp(join(tmpdir(), 'shared-db-service-'));
   const packed = (await npm(['pack', '--pack-destination', service, '--silent'], repository)).trim();
   const tarball = packed.split('\n').at(-1) as string;
@@ -89,6 +149,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (service) await rm(service, { recursive: true, force: true });
   await dropDatabase(testDb.adminUrl, emptyDatabase).catch(() => undefined);
+  await dropDatabase(testDb.adminUrl, serviceDatabase).catch(() => undefined);
 });
 
 describe('the built package', () => {
@@ -117,6 +178,88 @@ describe('the built package', () => {
     );
     expect(result).toMatchObject({ title: 'Built', role: 'reader', createdAtIsDate: true, missing: true });
   }, 60_000);
+
+  it("creates the service's own migrations in its folder and runs them after the package's, under plain node", async () => {
+    const serviceUrl = await createEmptyDatabase(testDb.adminUrl, serviceDatabase);
+    const installedMigrations = join(service, 'node_modules', 'shared-db', 'dist', 'migrations');
+    const packageFiles = await readdir(installedMigrations);
+    await mkdir(join(service, 'migrations'));
+    await writeFile(join(service, 'service-migrations.mjs'), SERVICE_MIGRATIONS_SCRIPT);
+    const step = async (name: string) => {
+      const { stdout } = await run(process.execPath, ['service-migrations.mjs', name], {
+        cwd: service,
+        env: { PATH: process.env.PATH, SERVICE_DATABASE_URL: serviceUrl },
+      });
+      return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+    };
+
+    const created: { table: string; index: string; withoutDir: string } = await step('create');
+    expect(created.table).toMatch(new RegExp(`^${join(service, 'migrations')}/\\d{13}_add-notes\\.ts$`));
+    expect(created.index).toMatch(
+      new RegExp(`^${join(service, 'migrations')}/\\d{13}_index-notes-concurrently\\.js$`),
+    );
+    // Never into the installed package: without a dir it is refused.
+    expect(created.withoutDir).toBe('dir');
+    expect(await readdir(installedMigrations)).toEqual(packageFiles);
+
+    await fill(created.table, NOTES_TABLE);
+    await fill(created.index, NOTES_INDEX);
+    // The TypeScript one type-checks against the declarations: MigrationBuilder and migrationSchema.
+    await writeFile(
+      join(service, 'tsconfig.migrations.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          // The declarations themselves are checked strictly by the next test.
+          skipLibCheck: true,
+          types: [],
+        },
+        files: [created.table],
+      }),
+    );
+    const checked = await run(process.execPath, [typescriptCompiler, '-p', 'tsconfig.migrations.json'], {
+      cwd: service,
+    }).then(
+      () => 'ok',
+      (error: { stdout?: string }) => error.stdout ?? String(error),
+    );
+    expect(checked).toBe('ok');
+
+    const packageNames = packageFiles
+      .filter((name) => name.endsWith('.js'))
+      .sort()
+      .map((name) => name.replace(/\.js$/, ''));
+    const serviceNames = [created.table, created.index].map((path) => basename(path).replace(/\.[jt]s$/, ''));
+    expect(await step('up')).toEqual([...packageNames, ...serviceNames]);
+    expect(await step('up')).toEqual([]);
+    const index = async () =>
+      query<{ valid: boolean; definition: string }>(
+        serviceUrl,
+        `SELECT indisvalid AS valid, pg_get_indexdef(indexrelid) AS definition
+           FROM pg_index WHERE indexrelid = to_regclass('public.notes_user_id_idx')`,
+      );
+    expect(await index()).toEqual([
+      { valid: true, definition: 'CREATE INDEX notes_user_id_idx ON public.notes USING btree ("userId")' },
+    ]);
+    const recorded = async (table: string) =>
+      (await query<{ name: string }>(serviceUrl, `SELECT name FROM ${table} ORDER BY id`)).map(
+        (row) => row.name,
+      );
+    expect(await recorded('pgmigrations')).toEqual(packageNames);
+    expect(await recorded('pgmigrations_service')).toEqual(serviceNames);
+
+    // down reverts the service's newest, and only that.
+    expect(await step('down')).toEqual([serviceNames[1]]);
+    expect(await index()).toEqual([]);
+    expect(await query(serviceUrl, "SELECT to_regclass('public.notes') IS NOT NULL AS notes")).toEqual([
+      { notes: true },
+    ]);
+    expect(await recorded('pgmigrations')).toEqual(packageNames);
+  }, 120_000);
 
   it('type-checks a TypeScript service against its declarations (NodeNext resolution)', async () => {
     await writeFile(join(service, 'consumer.ts'), CONSUMER_TS);
