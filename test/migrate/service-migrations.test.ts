@@ -226,6 +226,23 @@ describe("a service's folder after the package's", () => {
     expect((await state(url)).service).toBeNull();
   });
 
+  it('works in the connection’s schema, its table there too', async () => {
+    const url = await emptyDatabase();
+    const dir = await serviceFolder(SERVICE_MIGRATIONS);
+    const tenant = parseConnectionUrl(`${url}?schema=tenant_a`, 'TEST_DATABASE_URL');
+    expect((await migrate(tenant, { direction: 'up', dir })).slice(-2)).toEqual([NOTES, NOTES_INDEX]);
+    expect(
+      await query(
+        url,
+        `SELECT to_regclass('tenant_a.notes') IS NOT NULL AS notes,
+                to_regclass('tenant_a.notes_user_id_idx') IS NOT NULL AS index,
+                (SELECT count(*)::int FROM tenant_a.pgmigrations_service) AS recorded,
+                to_regclass('public.pgmigrations_service') IS NULL AS none_in_public`,
+      ),
+    ).toEqual([{ notes: true, index: true, recorded: 2, none_in_public: true }]);
+    expect(await migrate(tenant, { direction: 'down', dir })).toEqual([NOTES_INDEX]);
+  });
+
   it('runs an empty folder as the package alone, creating no table for it', async () => {
     const url = await emptyDatabase();
     expect(await migrate(settingsFor(url), { direction: 'up', dir: await serviceFolder({}) })).toEqual(
