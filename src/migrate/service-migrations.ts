@@ -14,6 +14,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type pg from 'pg';
+import { MAX_IDENTIFIER_BYTES } from '../config/postgres-limits.js';
 import { ConfigError } from '../errors/classes.js';
 
 export const DEFAULT_SERVICE_MIGRATIONS_TABLE = 'pgmigrations_service';
@@ -28,7 +29,8 @@ export const IGNORED_FILES = String.raw`\..*|.*\.d\.ts|.*\.map`;
 const MIGRATION_FILE = /^(\d+)_([A-Za-z0-9][A-Za-z0-9_-]*)\.(js|ts|mjs|cjs|mts|cts|sql)$/;
 /** The migrations table's `name` column is varchar(255). */
 const MAX_NAME_LENGTH = 255;
-const TABLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** A name that needs no quotes: the service's table must be one. */
+const PLAIN_IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
 export interface MigrationFile {
   /** As recorded in the migrations table: the file name without its extension. */
@@ -147,7 +149,7 @@ export async function appliedServiceMigrations(
   const present = new Set(columns.map((row) => row.column));
   // Quoted only where it must be, for the messages; always quoted for the query.
   const table = [schema, service.table]
-    .map((name) => (TABLE_NAME.test(name) ? name : client.escapeIdentifier(name)))
+    .map((name) => (PLAIN_IDENTIFIER.test(name) ? name : client.escapeIdentifier(name)))
     .join('.');
   const sql = `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(service.table)}`;
   if (!['id', 'name', 'run_on'].every((column) => present.has(column))) {
@@ -182,10 +184,10 @@ export async function appliedServiceMigrations(
 
 function serviceTable(table: string | undefined, packageTable: string): string {
   if (table === undefined) return DEFAULT_SERVICE_MIGRATIONS_TABLE;
-  if (typeof table !== 'string' || !TABLE_NAME.test(table)) {
+  if (typeof table !== 'string' || !PLAIN_IDENTIFIER.test(table) || table.length > MAX_IDENTIFIER_BYTES) {
     throw new ConfigError(
       'migrationsTable',
-      `"${String(table)}" is not a plain table name (lower-case letters, digits and _, at most 63)`,
+      `"${String(table)}" is not a plain table name (lower-case letters, digits and _, at most ${MAX_IDENTIFIER_BYTES})`,
     );
   }
   if (table === packageTable) {

@@ -408,6 +408,12 @@ describe('bad folders and tables change nothing', () => {
     );
     await refused(
       url,
+      { direction: 'up', dir, migrationsTable: 'm'.repeat(64) },
+      'migrationsTable',
+      /not a plain table name \(lower-case letters, digits and _, at most 63\)/,
+    );
+    await refused(
+      url,
       { direction: 'up', dir, migrationsTable: 'pgmigrations' },
       'migrationsTable',
       /package's own/,
