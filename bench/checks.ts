@@ -6,7 +6,7 @@
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
 import { SPEC_SEARCH_SQL } from '../scripts/lib/spec-queries.js';
-import type { DatabaseConfig } from '../src/config/config.js';
+import type { DatabaseConfig } from '../src/config/settings.js';
 import { createDatabase, type Database } from '../src/database/database.js';
 import { type CheckedCase, GeneratedId } from './cases.js';
 import type { Fixtures } from './fixtures.js';

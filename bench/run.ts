@@ -11,12 +11,14 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { type EmbeddedServer, startThrowAwayServer } from '../scripts/lib/embedded-server.js';
 import { seedDatabase } from '../scripts/lib/seed/index.js';
-import { loadConfig, parseConnectionUrl, toPgClientConfig } from '../src/config/config.js';
+import { parseConnectionUrl } from '../src/config/connection-url.js';
+import { loadConfig } from '../src/config/load-config.js';
 import { createDatabase } from '../src/database/database.js';
 import { migrate } from '../src/migrate/migrate.js';
+import { connectClient, createPgPool } from '../src/pool/connect.js';
 import { benchCases } from './cases.js';
 import { checkSameResults, checkSameSql } from './checks.js';
 import { pickFixtures } from './fixtures.js';
@@ -83,9 +85,13 @@ function readArguments() {
   };
 }
 
+/** A superuser connection to the server `--url` (or the throw-away server) names. */
+function connectAdmin(adminUrl: string): Promise<pg.Client> {
+  return connectClient(parseConnectionUrl(adminUrl, '--url'));
+}
+
 async function createBenchDatabase(adminUrl: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
+  const admin = await connectAdmin(adminUrl);
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${DATABASE}`);
@@ -98,8 +104,7 @@ async function createBenchDatabase(adminUrl: string): Promise<string> {
 }
 
 async function dropBenchDatabase(adminUrl: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
+  const admin = await connectAdmin(adminUrl);
   await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`).finally(() => admin.end());
 }
 
@@ -141,7 +146,7 @@ async function main(): Promise<void> {
       DATABASE_LOG_LEVEL: 'error',
     });
     const db = createDatabase(config);
-    const pool = new pg.Pool({ ...toPgClientConfig(config.pooled), max: POOL_SIZE });
+    const pool = createPgPool(config.pooled, { max: POOL_SIZE });
     // The server ends idle connections when the run stops it; that is not an error of the run.
     pool.on('error', () => undefined);
     try {

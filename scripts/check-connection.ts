@@ -5,13 +5,9 @@
  * Whatever it wrote is deleted again, also when a step fails.
  */
 import { createId } from '@paralleldrive/cuid2';
-import {
-  type ConnectionSettings,
-  describeConnection,
-  isDatabaseConfigured,
-  loadConfig,
-  readEnvironment,
-} from '../src/config/config.js';
+import { describeConnection } from '../src/config/connection-url.js';
+import { isDatabaseConfigured, loadConfig, readEnvironment } from '../src/config/load-config.js';
+import type { ConnectionSettings } from '../src/config/settings.js';
 import { createDatabase, type Database } from '../src/database/database.js';
 import { explainFailure, sqlState } from './lib/explain-failure.js';
 import { runScript } from './lib/run-script.js';

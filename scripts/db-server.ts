@@ -3,7 +3,7 @@
  *                   migrate it, and print its URL; it keeps running until `npm run db:stop`
  * npm run db:stop   stop it
  */
-import { parseConnectionUrl } from '../src/config/config.js';
+import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { migrate } from '../src/migrate/migrate.js';
 import { developmentUrl, ensureDevelopmentDatabase } from './lib/development-database.js';
 import {

@@ -16,7 +16,7 @@
  */
 
 import { resolve } from 'node:path';
-import { describeConnection } from '../src/config/config.js';
+import { describeConnection } from '../src/config/connection-url.js';
 import { ConfigError } from '../src/errors/classes.js';
 import { createMigration } from '../src/migrate/create-migration.js';
 import { DEFAULT_ADVISORY_LOCK_WAIT_MS, DEFAULT_LOCK_TIMEOUT_MS, migrate } from '../src/migrate/migrate.js';

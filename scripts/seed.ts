@@ -134,7 +134,7 @@ try {
 // Loaded only for valid arguments, which are answered without loading the word lists and the database code.
 const [cliProgress, { describeConnection }, { directConnection }, { runScript }, seed] = await Promise.all([
   import('cli-progress').then((module) => module.default),
-  import('../src/config/config.js'),
+  import('../src/config/connection-url.js'),
   import('./lib/development-database.js'),
   import('./lib/run-script.js'),
   import('./lib/seed/index.js'),

@@ -5,12 +5,9 @@
  */
 import { inspect } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
-import {
-  type DatabaseConfig,
-  describeConnection,
-  isDatabaseConfigured,
-  loadConfig,
-} from '../src/config/config.js';
+import { describeConnection } from '../src/config/connection-url.js';
+import { isDatabaseConfigured, loadConfig } from '../src/config/load-config.js';
+import type { DatabaseConfig } from '../src/config/settings.js';
 import { createDatabase, type Database } from '../src/database/database.js';
 import { migrate } from '../src/migrate/migrate.js';
 import { developmentUrl, ensureDevelopmentDatabase } from './lib/development-database.js';

@@ -3,20 +3,18 @@ export { sql } from 'kysely';
 /** The type of a migration's `pgm`: a service's migrations import it from here, not from node-pg-migrate. */
 export type { MigrationBuilder } from 'node-pg-migrate';
 export type { DB } from '../db-types/index.js';
-export {
-  type ConnectionSettings,
-  type DatabaseConfig,
-  describeConnection,
-  type Environment,
-  isDatabaseConfigured,
-  type LogLevel,
-  loadConfig,
-  type PoolSettings,
-  type PreparedStatementSettings,
-  parseConnectionUrl,
-  type SslMode,
-  type SslSettings,
-} from './config/config.js';
+export { describeConnection, parseConnectionUrl } from './config/connection-url.js';
+export { isDatabaseConfigured, loadConfig } from './config/load-config.js';
+export type {
+  ConnectionSettings,
+  DatabaseConfig,
+  Environment,
+  LogLevel,
+  PoolSettings,
+  PreparedStatementSettings,
+  SslMode,
+  SslSettings,
+} from './config/settings.js';
 export {
   type CreateDatabaseOptions,
   createDatabase,

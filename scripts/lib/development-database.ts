@@ -2,14 +2,12 @@
  * The database a development command works on: the configured one when the environment names one,
  * else the development server from `npm run db:start` when it runs.
  */
-import pg from 'pg';
-import {
-  type ConnectionSettings,
-  isDatabaseConfigured,
-  loadConfig,
-  parseConnectionUrl,
-} from '../../src/config/config.js';
+
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
+import { isDatabaseConfigured, loadConfig } from '../../src/config/load-config.js';
+import type { ConnectionSettings } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors/classes.js';
+import { connectClient } from '../../src/pool/connect.js';
 import {
   DEVELOPMENT_SERVER,
   type EmbeddedServer,
@@ -23,8 +21,7 @@ export function developmentUrl(database: string = DEVELOPMENT_SERVER.database): 
 
 /** Creates the development database on a development server when it is not there yet. */
 export async function ensureDevelopmentDatabase(server: EmbeddedServer): Promise<string> {
-  const admin = new pg.Client({ connectionString: server.url() });
-  await admin.connect();
+  const admin = await connectClient(parseConnectionUrl(server.url(), 'development server'));
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [
       DEVELOPMENT_SERVER.database,

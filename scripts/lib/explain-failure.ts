@@ -3,7 +3,7 @@
  * code and message and the connection's host, port, user and database; the password is masked in any
  * text that comes from the driver or the server, so the line never shows it.
  */
-import type { ConnectionSettings } from '../../src/config/config.js';
+import type { ConnectionSettings } from '../../src/config/settings.js';
 import { ConfigError, DatabaseError } from '../../src/errors/classes.js';
 import { SqlState } from '../../src/errors/sql-state.js';
 

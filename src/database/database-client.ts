@@ -2,13 +2,10 @@
  * The entry point the users know: `await DatabaseClient.getInstance('postgres', options)` returns one
  * shared database object per distinct options. Repositories take the place of `db.prisma`.
  */
-import {
-  type DatabaseConfig,
-  describeConnection,
-  type LogLevel,
-  loadConfig,
-  parseConnectionUrl,
-} from '../config/config.js';
+
+import { describeConnection, parseConnectionUrl } from '../config/connection-url.js';
+import { loadConfig } from '../config/load-config.js';
+import type { DatabaseConfig, LogLevel } from '../config/settings.js';
 import { ConfigError, ConnectionError } from '../errors/classes.js';
 import { createDatabase, type Database } from './database.js';
 

@@ -3,11 +3,9 @@
  * a health check and a clean shutdown.
  */
 import { CompiledQuery, Kysely, type Transaction } from 'kysely';
-import type pg from 'pg';
 import type { DB } from '../../db-types/index.js';
-import { type DatabaseConfig, loadConfig, toPgClientConfig } from '../config/config.js';
-import { ConnectionError, DisconnectedError } from '../errors/classes.js';
-import { toDatabaseError } from '../errors/to-database-error.js';
+import { loadConfig } from '../config/load-config.js';
+import type { DatabaseConfig } from '../config/settings.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
 import {
   atLevel,
@@ -18,11 +16,8 @@ import {
   queryReporter,
   toLogger,
 } from '../logging/logger.js';
-import { LayerDialect } from '../pool/layer-driver.js';
-import { mayPrepare, PooledConnection, preparedRawQuery } from '../pool/pooled-connection.js';
-import { PreparedStatements, type StatementEpoch } from '../pool/prepared-statements.js';
-import { SslModePool, sslAttempts } from '../pool/ssl-mode.js';
-import { layerTypeParsers } from '../pool/timestamps.js';
+import { createConnectionPool, type PoolCounts } from '../pool/connection-pool.js';
+import { preparedRawQuery } from '../pool/pooled-connection.js';
 import { QueryCache, type RunCompiled } from '../query/query-cache.js';
 import {
   assertOutsideTransaction,
@@ -38,6 +33,7 @@ import { type RolesRepository, rolesRepository } from '../repositories/roles.js'
 import { type UsersRepository, usersRepository } from '../repositories/users.js';
 
 export type { QueryEvent, QueryListener } from '../logging/logger.js';
+export type { PoolCounts } from '../pool/connection-pool.js';
 export type { RetryOptions, TransactionOptions } from '../query/transaction.js';
 
 /** Options of one `executeRaw` call. */
@@ -86,14 +82,6 @@ export interface QueryScope {
 
 export interface TransactionScope extends QueryScope {
   readonly kysely: Transaction<DB>;
-}
-
-export interface PoolCounts {
-  /** Connections open, idle or in use. */
-  total: number;
-  idle: number;
-  /** Callers waiting for a connection. */
-  waiting: number;
 }
 
 export interface HealthReport {
@@ -196,7 +184,7 @@ function transactionScope(shared: SharedState) {
 }
 
 /**
- * Creates the database object from `config` (default: the environment, see config.ts).
+ * Creates the database object from `config` (default: the environment, see load-config.ts).
  * Connections are opened lazily, on the first query.
  */
 export function createDatabase(
@@ -214,93 +202,23 @@ export function createDatabase(
     slowQueryMs: config.slowQueryMs,
     listeners,
   });
-  // SslModePool makes libpq's two attempts for sslmode=allow and prefer; one for the other modes.
-  const pool = new SslModePool(
-    {
-      ...toPgClientConfig(config.pooled),
-      max: config.pool.max,
-      connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
-      idleTimeoutMillis: config.pool.idleTimeoutMillis,
-      types: layerTypeParsers,
-    },
-    sslAttempts(config.pooled.ssl, config.pooled.host),
-  );
-  // An idle connection the server drops emits 'error' on the pool; unhandled, it would end the process.
-  pool.on('error', (error) => {
-    logger.warn('an idle connection was closed by the server; the pool will open a new one', {
-      error: error.message,
-    });
-  });
-  const counts = (): PoolCounts => ({
-    total: pool.totalCount,
-    idle: pool.idleCount,
-    waiting: pool.waitingCount,
-  });
-
   const owner = Symbol('database');
-  let closing: Promise<void> | undefined;
-  const connections = new WeakMap<pg.PoolClient, PooledConnection>();
-  const epoch: StatementEpoch = { value: 0 };
-  const prepared = config.preparedStatements;
-  // Every connection the layer takes passes this guard: work after disconnect() fails clearly, and so
-  // does the outer database used inside one of its own transaction callbacks. It times the wait for
-  // the connection, and turns a failure to get one into the layer's errors (PoolTimeoutError,
-  // ConnectionError) for every API, db.kysely included.
-  const acquire = async (): Promise<PooledConnection> => {
-    if (closing) throw new DisconnectedError();
-    assertOutsideTransaction(owner);
-    const started = performance.now();
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      // Whatever stopped the connection (refused, timed out, no such database, wrong password) is a
-      // ConnectionError, with the server's SQLSTATE when it sent one.
-      const mapped = toDatabaseError(error);
-      const failure =
-        mapped instanceof ConnectionError
-          ? mapped
-          : new ConnectionError(mapped.message, { cause: error, code: mapped.code });
-      logger.debug('no connection', {
-        error: { name: failure.name, code: failure.code },
-        reason: failure.message,
-        waitMs: Math.round(performance.now() - started),
-        pool: counts(),
-      });
-      throw failure;
-    }
-    let connection = connections.get(client);
-    if (!connection) {
-      const statements = prepared.enabled ? new PreparedStatements(prepared.perConnection, epoch) : undefined;
-      connection = new PooledConnection(client, { report, logger, statements });
-      connections.set(client, connection);
-    }
-    connection.checkedOut(performance.now() - started);
-    return connection;
-  };
-  const kysely = new Kysely<DB>({ dialect: new LayerDialect(acquire, () => pool.end()) }).withSchema(
-    config.pooled.schema,
-  );
+  const pool = createConnectionPool(config, {
+    report,
+    logger,
+    beforeCheckout: () => assertOutsideTransaction(owner),
+  });
+  const kysely = new Kysely<DB>({ dialect: pool.dialect }).withSchema(config.pooled.schema);
 
   const executeRaw = executeRawOn(kysely);
   const shared: SharedState = { textSearchConfigurations: {}, queries: new QueryCache() };
-  // Outside transactions a compiled statement goes straight to a pooled connection, through the same
-  // guard Kysely's connections pass (disconnect, the outer-db-in-a-transaction check, the wait's timing).
-  const runOnPool: RunCompiled = async <R>(query: CompiledQuery<R>) => {
-    const connection = await acquire();
-    try {
-      return (await connection.query(query.sql, query.parameters, mayPrepare(query))) as { rows: R[] };
-    } finally {
-      connection.release();
-    }
-  };
   const scopeOf = transactionScope(shared);
   const checkEvent = (event: string) => {
     if (event !== 'query') throw new TypeError(`unknown event "${event}": the only event is "query"`);
   };
   return {
     kysely,
-    ...repositoriesOn(kysely, shared, runOnPool),
+    ...repositoriesOn(kysely, shared, pool.run),
     executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) =>
       rawOptions.statementTimeoutMs === undefined
         ? executeRaw<Row>(text, params, rawOptions.prepare)
@@ -332,26 +250,23 @@ export function createDatabase(
           ok: true,
           serverVersion: row?.server_version,
           roundTripMs: Math.round((performance.now() - started) * 100) / 100,
-          pool: counts(),
+          pool: pool.counts(),
           pgbouncer,
         };
       } catch (error) {
         return {
           ok: false,
           error: error instanceof Error ? error.message : String(error),
-          pool: counts(),
+          pool: pool.counts(),
           pgbouncer,
         };
       }
     },
     disconnect() {
-      // The pool, not Kysely, is ended: Kysely's driver stays usable, so later work reaches the guard
-      // above and fails with DisconnectedError instead of Kysely's "driver has already been destroyed".
-      closing ??= pool.end();
-      return closing;
+      return pool.close();
     },
     get disconnected() {
-      return closing !== undefined;
+      return pool.closed;
     },
   };
 }

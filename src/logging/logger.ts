@@ -3,7 +3,7 @@
  * filtered by `DATABASE_LOG_LEVEL`; and what is said about each query: query events for `db.on('query')`,
  * a debug line per query, a warning per slow query. Parameters are redacted unless asked for.
  */
-import type { LogLevel } from '../config/config.js';
+import type { LogLevel } from '../config/settings.js';
 
 export type LogFields = Record<string, unknown>;
 

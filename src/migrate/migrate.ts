@@ -19,9 +19,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { PG_MIGRATE_LOCK_ID, runner } from 'node-pg-migrate';
-import pg from 'pg';
-import { type ConnectionSettings, toPgClientConfig } from '../config/config.js';
+import type pg from 'pg';
 import { INT4_MAX } from '../config/postgres-limits.js';
+import type { ConnectionSettings } from '../config/settings.js';
 import {
   ConfigError,
   DatabaseError,
@@ -31,6 +31,7 @@ import {
 } from '../errors/classes.js';
 import { errorCode } from '../errors/error-code.js';
 import { SqlState } from '../errors/sql-state.js';
+import { connectClient } from '../pool/connect.js';
 import {
   appliedServiceMigrations,
   IGNORED_FILES,
@@ -124,11 +125,10 @@ export async function migrate(
     log(message);
   };
 
-  const client = new pg.Client(toPgClientConfig(connection));
-  // A connection the server drops makes the running query fail; without a listener it would also
-  // crash the process.
-  client.on('error', (error) => log(`migration connection lost: ${error.message}`));
-  await client.connect();
+  // With the pool's sslmode attempts; a connection that cannot be made is a ConnectionError.
+  const client = await connectClient(connection, {
+    onError: (error) => log(`migration connection lost: ${error.message}`),
+  });
   let locked = false;
   try {
     await lockRun(client, connection.database, advisoryLockWaitMs, options.direction);

@@ -4,13 +4,13 @@
  * node-postgres takes one `ssl` value per client: TLS options, or false for none. That covers
  * disable, require, verify-ca and verify-full. `allow` and `prefer` are two attempts in a row, which
  * node-postgres cannot do, so this module lists the attempts (`sslAttempts`), says when a failed one
- * may be followed by the next (`shouldFallBack`), and provides a pool (`SslModePool`) and a
- * single-client helper (`connectWithSslMode`) that make them.
+ * may be followed by the next (`shouldFallBack`), and provides the pool that makes them (`SslModePool`).
+ * connect.ts opens every client and pool with them.
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
-import type { SslSettings } from '../config/config.js';
+import type { SslSettings } from '../config/settings.js';
 import { ConfigError } from '../errors/classes.js';
 import { SqlState } from '../errors/sql-state.js';
 
@@ -79,26 +79,6 @@ export function shouldFallBack(error: unknown, attempt: SslAttempt | boolean | u
   return refused || errorField(error, 'message') === SERVER_WITHOUT_TLS;
 }
 
-/**
- * Connects one `pg.Client` with `config`, trying each `ssl` of `attempts` in turn while
- * `shouldFallBack` allows it (a client connects only once, so each attempt is a new client).
- */
-export async function connectWithSslMode(
-  config: pg.ClientConfig,
-  attempts: readonly SslAttempt[],
-): Promise<pg.Client> {
-  for (const [index, ssl] of attempts.entries()) {
-    const client = new pg.Client({ ...config, ssl });
-    try {
-      await client.connect();
-      return client;
-    } catch (error) {
-      if (index === attempts.length - 1 || !shouldFallBack(error, ssl)) throw error;
-    }
-  }
-  throw new Error('connectWithSslMode: no attempts');
-}
-
 type ConnectCallback = (
   error: Error | undefined,
   client: pg.PoolClient | undefined,
@@ -106,7 +86,8 @@ type ConnectCallback = (
 ) => void;
 
 /**
- * A `pg.Pool` whose connections follow `attempts` (from `sslAttempts`). The pool creates every
+ * A `pg.Pool` whose connections follow two `attempts` (from `sslAttempts`: allow, prefer; connect.ts
+ * gives a plain `pg.Pool` to the other modes, which have one). The pool creates every
  * client with one shared `options.ssl`, so the attempt that works is found once, by the first
  * connection, and used for the following ones: the answer depends on the server, user and database,
  * the same for all of them. Should a new connection later fail for a reason `shouldFallBack`
@@ -114,10 +95,7 @@ type ConnectCallback = (
  */
 export class SslModePool extends pg.Pool {
   readonly #attempts: readonly SslAttempt[];
-  /**
-   * Whether `options.ssl` is known to work. Asked only with two attempts (allow, prefer); the first
-   * connection finds out.
-   */
+  /** Whether `options.ssl` is known to work; the first connection finds out. */
   #known = false;
   /** Set while one caller makes the attempts; the other callers wait for its outcome. */
   #choosing: Promise<void> | undefined;
@@ -131,12 +109,6 @@ export class SslModePool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
-    // One attempt (every sslmode but allow and prefer): nothing to choose, so no wrapper on the hot path.
-    if (this.#attempts.length === 1) {
-      if (callback === undefined) return super.connect();
-      super.connect(callback);
-      return undefined;
-    }
     const connected = this.#connect();
     if (callback === undefined) return connected;
     // pool.query() uses the callback form.

@@ -4,7 +4,7 @@
  * MAX_IDENTIFIER_BYTES is cut to it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { INT4_MAX, INT4_MIN, MAX_IDENTIFIER_BYTES } from '../../src/config/postgres-limits.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { useTestDatabase } from '../support/test-database.js';

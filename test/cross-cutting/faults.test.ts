@@ -11,7 +11,9 @@ import { sql } from 'kysely';
 import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedServer } from '../../scripts/lib/embedded-server.js';
-import { type Environment, loadConfig, parseConnectionUrl } from '../../src/config/config.js';
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import type { Environment } from '../../src/config/settings.js';
 import { createDatabase, type Database, type QueryEvent } from '../../src/database/database.js';
 import {
   ConnectionError,

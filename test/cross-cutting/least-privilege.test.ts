@@ -7,7 +7,7 @@ import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applicationRoleGrants } from '../../scripts/lib/least-privilege.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { DatabaseError } from '../../src/errors/classes.js';
 import { useTestDatabase } from '../support/test-database.js';

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { parseConnectionUrl } from '../../src/config/config.js';
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import {
   ConfigError,
   MigrationInProgressError,

@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_USER_SUMMARY_SQL } from '../../scripts/lib/spec-queries.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database, type QueryEvent } from '../../src/database/database.js';
 import { NotFoundError } from '../../src/errors/classes.js';
 import type { PostsRepository } from '../../src/repositories/posts.js';

@@ -5,7 +5,7 @@
 import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_SEARCH_SQL, SPEC_USER_SUMMARY_SQL } from '../../scripts/lib/spec-queries.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { DisconnectedError } from '../../src/errors/classes.js';
 import { collectingLogger } from '../support/collecting-logger.js';

@@ -2,26 +2,31 @@
  * sslmode as libpq documents it, proven against real servers (test/support/tls-server.ts): one with
  * TLS (certificate for localhost and 127.0.0.1, pg_hba.conf refusing plain connections except for
  * `plainonly`, certificate authentication for `certuser`), one whose certificate names only
- * `wrong.example`, and one without TLS. Every connection starts from a URL parsed by config.ts.
+ * `wrong.example`, and one without TLS. Every connection starts from a URL parsed by connection-url.ts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  type Environment,
-  loadConfig,
-  parseConnectionUrl,
-  type SslSettings,
-  toPgClientConfig,
-} from '../../src/config/config.js';
+import { seedDatabase } from '../../scripts/lib/seed/index.js';
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import type { Environment, SslSettings } from '../../src/config/settings.js';
 import { createDatabase } from '../../src/database/database.js';
-import { connectWithSslMode, SslModePool, sslAttempts, sslOptions } from '../../src/pool/ssl-mode.js';
+import { ConnectionError } from '../../src/errors/classes.js';
+import { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
+import { connectClient, createPgPool } from '../../src/pool/connect.js';
+import { toPgClientConfig } from '../../src/pool/pg-client-config.js';
+import { sslAttempts, sslOptions } from '../../src/pool/ssl-mode.js';
 import {
   addressUrl,
   findOpenssl,
   PLAINONLY_PASSWORD,
+  type ServerAddress,
   SUPERUSER_PASSWORD,
   startTlsTestServers,
   type TlsTestServers,
@@ -32,6 +37,12 @@ interface Session {
   user: string;
 }
 
+const run = promisify(execFile);
+/** Every migration's name, in the order migrate() applies them. */
+const MIGRATIONS = readdirSync(MIGRATIONS_DIR)
+  .filter((file) => file.endsWith('.ts'))
+  .sort()
+  .map((file) => file.replace(/\.ts$/, ''));
 const SESSION_QUERY = 'SELECT ssl, current_user AS "user" FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
 const PASSWORDS: Record<string, string | undefined> = {
   postgres: SUPERUSER_PASSWORD,
@@ -82,11 +93,7 @@ describe.skipIf(openssl === undefined)('against PostgreSQL with and without TLS'
 
   /** One client, connected the way the layer connects for a URL; the session's TLS use and user. */
   async function session(connectionUrl: string): Promise<Session> {
-    const settings = parseConnectionUrl(connectionUrl, 'TEST_URL');
-    const client = await connectWithSslMode(
-      toPgClientConfig(settings),
-      sslAttempts(settings.ssl, settings.host),
-    );
+    const client = await connectClient(parseConnectionUrl(connectionUrl, 'TEST_URL'));
     try {
       const { rows } = await client.query<Session>(SESSION_QUERY);
       return rows[0] as Session;
@@ -112,9 +119,9 @@ describe.skipIf(openssl === undefined)('against PostgreSQL with and without TLS'
       expect((await session(url('tls', 'postgres', { sslmode: 'require' }))).ssl).toBe(true);
       // Any certificate is accepted, even one for another name.
       expect((await session(url('wrongName', 'postgres', { sslmode: 'require' }))).ssl).toBe(true);
-      await expect(session(url('plain', 'postgres', { sslmode: 'require' }))).rejects.toThrow(
-        'The server does not support SSL connections',
-      );
+      const refused = session(url('plain', 'postgres', { sslmode: 'require' }));
+      await expect(refused).rejects.toThrow('The server does not support SSL connections');
+      await expect(refused).rejects.toBeInstanceOf(ConnectionError);
     });
 
     it('require with sslrootcert checks the chain, as libpq does (verify-ca)', async () => {
@@ -140,7 +147,7 @@ describe.skipIf(openssl === undefined)('against PostgreSQL with and without TLS'
       expect((await session(url('tls', 'postgres', right, '127.0.0.1'))).ssl).toBe(true);
       for (const host of ['localhost', '127.0.0.1']) {
         await expect(session(url('wrongName', 'postgres', right, host))).rejects.toMatchObject({
-          code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+          cause: { code: 'ERR_TLS_CERT_ALTNAME_INVALID' },
         });
       }
       await expect(
@@ -199,19 +206,15 @@ describe.skipIf(openssl === undefined)('against PostgreSQL with and without TLS'
     const pools: pg.Pool[] = [];
     afterAll(() => Promise.all(pools.map((pool) => pool.end())));
 
-    /** Builds the pool exactly as database.ts does once it uses SslModePool. */
-    function createPool(env: Environment): SslModePool {
+    /** Builds the pool as connection-pool.ts does, without the layer's checkout guard. */
+    function createPool(env: Environment): pg.Pool {
       const config = loadConfig(env);
-      const pool = new SslModePool(
-        {
-          ...toPgClientConfig(config.pooled),
-          max: config.pool.max,
-          connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
-          idleTimeoutMillis: config.pool.idleTimeoutMillis,
-        },
-        sslAttempts(config.pooled.ssl, config.pooled.host),
-      );
-      // As in database.ts: pool.end() does not wait for the sockets to close, so a server stopped
+      const pool = createPgPool(config.pooled, {
+        max: config.pool.max,
+        connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
+        idleTimeoutMillis: config.pool.idleTimeoutMillis,
+      });
+      // As in connection-pool.ts: pool.end() does not wait for the sockets to close, so a server stopped
       // right after it terminates idle connections, which the pool reports here.
       pool.on('error', () => {});
       pools.push(pool);
@@ -299,6 +302,153 @@ describe.skipIf(openssl === undefined)('against PostgreSQL with and without TLS'
         await withAdmin(servers.wrongName, 'ALTER SYSTEM RESET ssl');
         await waitForSetting(servers.wrongName, 'ssl', 'on');
       }
+    });
+  });
+
+  describe('migrate(), the seed and db:codegen connect as the pool does', () => {
+    const created: [Server, string][] = [];
+    afterAll(async () => {
+      for (const [server, name] of created) {
+        await asSuperuser(server, 'postgres', (client) =>
+          client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+        );
+      }
+    });
+
+    /** The superuser on `database` of `server`, over TLS where the server has it (pg itself, not the layer). */
+    async function asSuperuser<T>(
+      server: Server,
+      database: string,
+      work: (client: pg.Client) => Promise<T>,
+    ): Promise<T> {
+      const client = new pg.Client({
+        ...superuserAddress(server, database),
+        ssl: server === 'plain' ? false : { rejectUnauthorized: false },
+      });
+      await client.connect();
+      try {
+        return await work(client);
+      } finally {
+        await client.end();
+      }
+    }
+
+    function superuserAddress(server: Server, database: string): ServerAddress {
+      if (server === 'plain') return { ...servers.plain, database };
+      return {
+        host: '127.0.0.1',
+        port: servers[server],
+        database,
+        user: 'postgres',
+        password: SUPERUSER_PASSWORD,
+      };
+    }
+
+    /** A new database on `server`, dropped after these tests: every migration runs on the connection under test. */
+    async function emptyDatabase(server: Server): Promise<string> {
+      const name = `shared_db_tls_${randomBytes(6).toString('hex')}`;
+      await asSuperuser(server, 'postgres', (client) => client.query(`CREATE DATABASE ${name}`));
+      created.push([server, name]);
+      return name;
+    }
+
+    function databaseUrl(server: Server, database: string, params: Record<string, string>): string {
+      return addressUrl(superuserAddress(server, database), params);
+    }
+
+    /**
+     * Runs migrate() and reads from pg_stat_ssl whether its session uses TLS: a session of this test
+     * holds the migration lock until it has seen migrate()'s session waiting for it.
+     */
+    async function migrateWatched(
+      server: Server,
+      database: string,
+      params: Record<string, string>,
+    ): Promise<{ ran: string[]; ssl: boolean | undefined }> {
+      const applicationName = `migrate_${randomBytes(6).toString('hex')}`;
+      const settings = parseConnectionUrl(
+        databaseUrl(server, database, { ...params, application_name: applicationName }),
+        'TEST_URL',
+      );
+      return asSuperuser(server, database, async (holder) => {
+        const lockKey = [String(MIGRATION_LOCK_KEY)];
+        await holder.query('SELECT pg_advisory_lock($1::bigint)', lockKey);
+        const running = migrate(settings, { direction: 'up' });
+        let settled = false;
+        running.then(
+          () => (settled = true),
+          () => (settled = true),
+        );
+        let ssl: boolean | undefined;
+        try {
+          for (let tries = 0; tries < 400 && ssl === undefined && !settled; tries++) {
+            const { rows } = await holder.query<{ ssl: boolean }>(
+              `SELECT s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = $1`,
+              [applicationName],
+            );
+            ssl = rows[0]?.ssl;
+            if (ssl === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+          }
+        } finally {
+          await holder.query('SELECT pg_advisory_unlock($1::bigint)', lockKey);
+        }
+        return { ran: await running, ssl };
+      });
+    }
+
+    it.each([
+      ['prefer', {}],
+      ['require', {}],
+      ['verify-ca', { sslrootcert: 'ca' }],
+      ['verify-full', { sslrootcert: 'ca' }],
+      ['allow', {}],
+    ] as const)('migrate() with sslmode=%s (%j) runs every migration over TLS', async (mode, fileParams) => {
+      const params: Record<string, string> = { sslmode: mode };
+      for (const [name, file] of Object.entries(fileParams)) params[name] = files()[file];
+      const database = await emptyDatabase('tls');
+      expect(await migrateWatched('tls', database, params)).toEqual({ ran: MIGRATIONS, ssl: true });
+    });
+
+    it('migrate() with sslmode=prefer falls back to plain against the server without TLS', async () => {
+      const database = await emptyDatabase('plain');
+      expect(await migrateWatched('plain', database, { sslmode: 'prefer' })).toEqual({
+        ran: MIGRATIONS,
+        ssl: false,
+      });
+    });
+
+    it.each(['verify-ca', 'verify-full', 'require'])(
+      'migrate() with sslmode=%s and another CA is refused with a ConnectionError, and changes nothing',
+      async (mode) => {
+        const database = await emptyDatabase('tls');
+        const url = databaseUrl('tls', database, { sslmode: mode, sslrootcert: files().otherCa });
+        const error = await migrate(parseConnectionUrl(url, 'TEST_URL'), { direction: 'up' }).catch(
+          (caught: unknown) => caught,
+        );
+        expect(error).toBeInstanceOf(ConnectionError);
+        expect((error as Error).message).toMatch(/certificate/);
+        const { rows } = await asSuperuser('tls', database, (client) =>
+          client.query<{ relations: number }>(
+            "SELECT count(*)::int AS relations FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+          ),
+        );
+        expect(rows[0]?.relations).toBe(0);
+      },
+    );
+
+    it('the seed and db:codegen reach the TLS server with sslmode=prefer (pg_hba.conf refuses plain)', async () => {
+      const database = await emptyDatabase('tls');
+      const url = databaseUrl('tls', database, { sslmode: 'prefer' });
+      await migrate(parseConnectionUrl(url, 'TEST_URL'), { direction: 'up' });
+      const summary = await seedDatabase(url, { users: 3, postsPerUser: 2, vacuum: false });
+      expect(summary.tables.find((table) => table.table === 'pg_users')?.rows).toBe(3);
+      const codegen = await run(
+        join(process.cwd(), 'node_modules/.bin/tsx'),
+        [join(process.cwd(), 'scripts/codegen.ts'), '--verify'],
+        { env: { PATH: process.env.PATH, POSTGRES_URL_NON_POOLING: url } },
+      );
+      expect(codegen.stdout).toContain('reading the schema of');
+      expect(codegen.stdout + codegen.stderr).toContain('up-to-date');
     });
   });
 

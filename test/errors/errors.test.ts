@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase } from '../../src/database/database.js';
 import {
   BackendTerminatedError,

@@ -7,7 +7,8 @@
 import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Environment, loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import type { Environment } from '../../src/config/settings.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import {
   BackendTerminatedError,

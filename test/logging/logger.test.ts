@@ -8,7 +8,8 @@ import { inspect } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type Environment, loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import type { Environment } from '../../src/config/settings.js';
 import {
   type CreateDatabaseOptions,
   createDatabase,

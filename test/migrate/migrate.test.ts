@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SPEC_USER_SUMMARY_SQL } from '../../scripts/lib/spec-queries.js';
-import { parseConnectionUrl } from '../../src/config/config.js';
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { ConfigError } from '../../src/errors/classes.js';
 import { MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
 import { queryOnce } from '../support/query-once.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { parseConnectionUrl } from '../../src/config/config.js';
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { ConfigError, MigrationInProgressError } from '../../src/errors/classes.js';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
 import { DEFAULT_SERVICE_MIGRATIONS_TABLE } from '../../src/migrate/service-migrations.js';

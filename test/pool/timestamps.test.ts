@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { parseJsonTimestamp, parseTimestamptz } from '../../src/pool/timestamps.js';
 import { useTestDatabase } from '../support/test-database.js';

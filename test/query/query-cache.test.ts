@@ -3,7 +3,7 @@
  * a bounded cache, and repositories that send the same SQL text for every value of one shape.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { placeholder, QueryCache } from '../../src/query/query-cache.js';
 import { useTestDatabase } from '../support/test-database.js';

@@ -5,7 +5,7 @@
  */
 import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database, type TransactionScope } from '../../src/database/database.js';
 import {
   DatabaseError,

@@ -2,7 +2,7 @@
 import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_JSON_SQL } from '../../scripts/lib/spec-queries.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { CheckViolationError, NotFoundError, ValidationError } from '../../src/errors/classes.js';
 import { planPage } from '../../src/query/pagination.js';

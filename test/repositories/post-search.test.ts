@@ -2,7 +2,7 @@
 import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_SEARCH_SQL } from '../../scripts/lib/spec-queries.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { ValidationError } from '../../src/errors/classes.js';
 import { planSearch, searchQuery } from '../../src/repositories/post-search.js';

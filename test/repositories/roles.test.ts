@@ -1,7 +1,7 @@
 /** db.roles against a real PostgreSQL: assign (idempotent, race-safe), revoke, listForUser, findUsersWithRole. */
 import { createId, isCuid } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { NotFoundError, ValidationError } from '../../src/errors/classes.js';
 import type { User } from '../../src/repositories/models.js';

@@ -6,7 +6,7 @@
 import { type Expression, type RawBuilder, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { DatabaseError, ValidationError } from '../../src/errors/classes.js';
 import * as fullText from '../../src/sql/full-text.js';

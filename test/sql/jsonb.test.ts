@@ -6,7 +6,7 @@
 import { createId } from '@paralleldrive/cuid2';
 import { type CompiledQuery, type RawBuilder, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { DatabaseError, ValidationError } from '../../src/errors/classes.js';
 import type { PostMetadata } from '../../src/repositories/post-metadata.js';

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { parseConnectionUrl } from '../../src/config/config.js';
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { migrate } from '../../src/migrate/migrate.js';
 import { chooseTestServer } from './choose-server.js';
 import { databaseUrl } from './database-url.js';

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { Environment } from '../../src/config/config.js';
+import type { Environment } from '../../src/config/settings.js';
 
 const tsxLoader = import.meta.resolve('tsx');
 

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, inject } from 'vitest';
-import type { Environment } from '../../src/config/config.js';
+import type { Environment } from '../../src/config/settings.js';
 import { databaseUrl } from './database-url.js';
 
 export interface TestDatabase {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVELOPMENT_SERVER, isDetachedServerRunning } from '../../scripts/lib/embedded-server.js';
-import type { Environment } from '../../src/config/config.js';
+import type { Environment } from '../../src/config/settings.js';
 import { queryOnce } from '../support/query-once.js';
 import { runScript } from '../support/run-script.js';
 import { useTestDatabase } from '../support/test-database.js';

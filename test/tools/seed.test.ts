@@ -20,7 +20,8 @@ import {
   TAGS,
   wordWithFrequency,
 } from '../../scripts/lib/seed/index.js';
-import { loadConfig, parseConnectionUrl } from '../../src/config/config.js';
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { ValidationError } from '../../src/errors/classes.js';
 import { migrate } from '../../src/migrate/migrate.js';

@@ -4,7 +4,7 @@
  *   seedDatabase(target, options): Promise<SeedSummary>
  *
  * target: a connected `pg.ClientBase` (used as is, left open; must not be inside a transaction), a
- *   `ConnectionSettings` (config.ts: `loadConfig().direct`), or a postgres:// URL (`?schema=` honoured).
+ *   `ConnectionSettings` (`loadConfig().direct`), or a postgres:// URL (`?schema=` honoured).
  * options: { users, postsPerUser, seed = 1, reset = false, schema, vacuum = true, onProgress, onPhase }
  *   (options.ts). `schema` defaults to the connection's, or `public` for a client.
  *

@@ -5,8 +5,9 @@
  * connection, an exception in a callback, rolls the whole seed back.
  */
 import type pg from 'pg';
-import { type ConnectionSettings, parseConnectionUrl, toPgClientConfig } from '../../../src/config/config.js';
-import { connectWithSslMode, sslAttempts } from '../../../src/pool/ssl-mode.js';
+import { parseConnectionUrl } from '../../../src/config/connection-url.js';
+import type { ConnectionSettings } from '../../../src/config/settings.js';
+import { connectClient } from '../../../src/pool/connect.js';
 import { copyLines } from './copy-writer.js';
 import { type SeedOptions, type ValidSeedOptions, validateSeedOptions } from './options.js';
 import { readTableSummaries, type SeedSummary } from './summary.js';
@@ -21,7 +22,7 @@ import {
 } from './table-lines.js';
 import { assertMigrated, claimEmptyTables, qualified, SEEDED_TABLES, type SeededTable } from './target.js';
 
-/** A connected pg client (not inside a transaction), a connection from config.ts, or a postgres:// URL. */
+/** A connected pg client (not inside a transaction), `ConnectionSettings` (loadConfig, parseConnectionUrl), or a postgres:// URL. */
 export type SeedTarget = pg.ClientBase | ConnectionSettings | string;
 
 async function load(client: pg.ClientBase, schema: string, options: ValidSeedOptions): Promise<void> {
@@ -98,13 +99,8 @@ export async function seedDatabase(target: SeedTarget, options: SeedOptions): Pr
   const valid = validateSeedOptions(options);
   if (isClient(target)) return seedOver(target, valid.schema ?? 'public', valid);
   const settings = typeof target === 'string' ? parseConnectionUrl(target, 'seed target') : target;
-  const client = await connectWithSslMode(
-    toPgClientConfig(settings),
-    sslAttempts(settings.ssl, settings.host),
-  );
-  // A connection the server drops makes the running query fail; without a listener it would also
-  // crash the process.
-  client.on('error', () => undefined);
+  // A connection the server drops makes the running query fail (connectClient listens for its 'error').
+  const client = await connectClient(settings);
   try {
     return await seedOver(client, valid.schema ?? settings.schema, valid);
   } finally {
