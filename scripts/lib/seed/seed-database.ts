@@ -22,7 +22,7 @@ import {
 } from './table-lines.js';
 import { assertMigrated, claimEmptyTables, qualified, SEEDED_TABLES, type SeededTable } from './target.js';
 
-/** A connected pg client (not inside a transaction), `ConnectionSettings` (loadConfig, parseConnectionUrl), or a postgres:// URL. */
+/** A connected pg client (not inside a transaction), a `ConnectionSettings`, or a postgres:// URL. */
 export type SeedTarget = pg.ClientBase | ConnectionSettings | string;
 
 async function load(client: pg.ClientBase, schema: string, options: ValidSeedOptions): Promise<void> {
