@@ -50,7 +50,7 @@ function keepStack(error: DatabaseError): DatabaseError {
 /**
  * `client.query` in its callback form, wrapped in a promise of our own. pg's promise form keeps every
  * result reachable a little longer, so results survive the young-generation collector: with a page of
- * rows per statement that tripled the client's garbage-collection time (measured on 8,000 reads).
+ * rows per statement that multiplied the client's garbage-collection time (measured; bench/README.md).
  */
 function send(
   client: pg.PoolClient,

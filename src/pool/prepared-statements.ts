@@ -25,9 +25,9 @@ const NEVER_PREPARED = Symbol('shared-db: never prepared');
 /**
  * `query`, to be sent unnamed even where prepared statements are on: for statements whose best plan
  * depends on the values. After five runs of a named statement PostgreSQL may settle on a generic plan,
- * which cannot see the values: for full-text search it ranks with a query rebuilt for every matching row
- * (measured 1.7× slower), and for metadata containment its plan was 30× slower. Filled templates keep the
- * mark (it is copied with the object).
+ * which cannot see the values: for full-text search it ranks with a query rebuilt for every matching row,
+ * and for metadata containment it picks a far slower plan (measured: bench/README.md). Filled templates
+ * keep the mark (it is copied with the object).
  */
 export function unnamed<Q extends CompiledQuery>(query: Q): Q {
   return { ...query, [NEVER_PREPARED]: true };

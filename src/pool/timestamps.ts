@@ -1,9 +1,9 @@
 /**
- * Timestamps read as `Date`s, fast. A page of posts with their authors carries ~120 timestamps:
+ * Timestamps read as `Date`s, fast. A page of posts with their authors carries many timestamps:
  * PostgreSQL's text form in the columns (`2026-11-27 16:53:34.123+00`, which pg reads with postgres-date's
- * regular expressions, ~0.5 µs each) and ISO strings inside JSON relations
- * (`2026-11-27T16:53:34.123+00:00`, `new Date(text)`, ~0.2 µs). Reading the digits where they stand takes
- * ~0.05 µs, about a tenth of a page read's client work in all.
+ * regular expressions) and ISO strings inside JSON relations (`2026-11-27T16:53:34.123+00:00`, which
+ * `new Date(text)` parses). Reading the digits where they stand is several times cheaper than either, and
+ * the difference is a visible share of a page read's client work (bench/README.md has the figures).
  *
  * Only the one shape both forms share is read here: a four-digit year from 1000 on, seconds, an optional
  * fraction (milliseconds kept, further digits dropped, as postgres-date does) and a zone of `Z`, `±HH` or
