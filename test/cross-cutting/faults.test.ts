@@ -8,13 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createId } from '@paralleldrive/cuid2';
 import { sql } from 'kysely';
-import type pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedServer } from '../../scripts/lib/embedded-server.js';
 import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { Environment } from '../../src/config/settings.js';
-import { createDatabase, type Database, type QueryEvent } from '../../src/database/database.js';
+import {
+  type CreateDatabaseOptions,
+  createDatabase,
+  type Database,
+  type QueryEvent,
+} from '../../src/database/database.js';
 import {
   ConnectionError,
   DisconnectedError,
@@ -24,47 +28,21 @@ import {
   ValidationError,
 } from '../../src/errors/classes.js';
 import { migrate } from '../../src/migrate/migrate.js';
+import { terminateBackends, waitForBackend, withApplicationName } from '../support/backends.js';
 import { collectingLogger } from '../support/collecting-logger.js';
-import { queryOnce } from '../support/query-once.js';
+import { openDatabases } from '../support/open-databases.js';
+import { rejection } from '../support/rejection.js';
+import { usersWithEmail } from '../support/row-counts.js';
+import { sleep } from '../support/sleep.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
-const open: Database[] = [];
-
-afterAll(async () => {
-  await Promise.all(open.map((db) => db.disconnect()));
-});
-
-function database(extra: Environment = {}, logger = collectingLogger()): Database {
-  const db = createDatabase(loadConfig(testDb.env(extra)), { logger });
-  open.push(db);
-  return db;
-}
+const database = openDatabases(testDb);
 
 /** A database whose connections carry `name` as application_name, so a test can find its backends. */
-function named(name: string, extra: Environment = {}, logger = collectingLogger()): Database {
-  return database({ POSTGRES_PRISMA_URL: `${testDb.url}?application_name=${name}`, ...extra }, logger);
-}
-
-const adminQuery = <Row extends pg.QueryResultRow = Record<string, unknown>>(
-  text: string,
-  params?: unknown[],
-) => queryOnce<Row>(testDb.url, text, params);
-
-const usersWith = async (email: string) =>
-  (await adminQuery<{ n: number }>('SELECT count(*)::int AS n FROM pg_users WHERE email = $1', [email]))[0]
-    ?.n;
-
-/** The error `work` rejects with (fails the test when it resolves). */
-async function rejection(work: Promise<unknown>): Promise<Error> {
-  return work.then(
-    () => expect.fail('expected a rejection'),
-    (error: unknown) => error as Error,
-  );
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const email = () => `${createId()}@example.com`;
+const named = (name: string, extra: Environment = {}, options: CreateDatabaseOptions = {}) =>
+  database({ POSTGRES_PRISMA_URL: withApplicationName(testDb.url, name), ...extra }, options);
 
 /** Terminates the backends of `name` once one is in `state` (running `query`, when given). */
 async function terminateWhen(
@@ -72,23 +50,8 @@ async function terminateWhen(
   state: 'active' | 'idle in transaction',
   query = '%',
 ): Promise<void> {
-  await expect
-    .poll(
-      async () =>
-        (
-          await adminQuery(
-            'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = $2 AND query LIKE $3',
-            [name, state, query],
-          )
-        ).length,
-      { timeout: 5000, interval: 20 },
-    )
-    .toBe(1);
-  const killed = await adminQuery<{ ok: boolean }>(
-    'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1',
-    [name],
-  );
-  expect(killed.map((row) => row.ok)).toContain(true);
+  await waitForBackend(testDb.url, name, state, query);
+  expect(await terminateBackends(testDb.url, name)).toContain(true);
 }
 
 describe('statement timeouts', () => {
@@ -96,7 +59,7 @@ describe('statement timeouts', () => {
     const db = database({ POSTGRES_POOL_MAX: '1' });
     const events: QueryEvent[] = [];
     db.on('query', (event) => events.push(event));
-    const address = email();
+    const address = uniqueEmail();
     const started = performance.now();
     const error = await rejection(
       db.transaction(
@@ -110,7 +73,7 @@ describe('statement timeouts', () => {
     expect(error).toBeInstanceOf(QueryTimeoutError);
     expect(error).toMatchObject({ code: '57014' });
     expect(performance.now() - started).toBeLessThan(1500);
-    expect(await usersWith(address)).toBe(0);
+    expect(await usersWithEmail(testDb.url, address)).toBe(0);
     expect(events.map((event) => event.sql)).toEqual([
       'begin',
       'set local statement_timeout = 100',
@@ -152,7 +115,7 @@ describe('statement timeouts', () => {
 
   it('per query inside a transaction: in a savepoint, the transaction goes on with its own limit', async () => {
     const db = database();
-    const address = email();
+    const address = uniqueEmail();
     const limits = await db.transaction(
       async (tx) => {
         await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), address]);
@@ -165,7 +128,7 @@ describe('statement timeouts', () => {
       { statementTimeoutMs: 3000 },
     );
     expect(limits).toEqual({ inside: [{ statement_timeout: '4s' }], after: [{ statement_timeout: '3s' }] });
-    expect(await usersWith(address)).toBe(1);
+    expect(await usersWithEmail(testDb.url, address)).toBe(1);
   });
 
   it('refuses a bad limit, and a limit on a nested transaction', async () => {
@@ -188,8 +151,8 @@ describe('statement timeouts', () => {
 describe('idle in transaction', () => {
   it('a callback that idles past idleInTransactionTimeoutMs fails with ConnectionError; nothing is kept; the pool recovers', async () => {
     const logger = collectingLogger();
-    const db = database({ POSTGRES_POOL_MAX: '1' }, logger);
-    const address = email();
+    const db = database({ POSTGRES_POOL_MAX: '1' }, { logger });
+    const address = uniqueEmail();
     const error = await rejection(
       db.transaction(
         async (tx) => {
@@ -203,7 +166,7 @@ describe('idle in transaction', () => {
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error).toMatchObject({ code: '25P03' });
     expect(error.message).toMatch(/idle-in-transaction timeout/);
-    expect(await usersWith(address)).toBe(0);
+    expect(await usersWithEmail(testDb.url, address)).toBe(0);
     expect(logger.lines).toContainEqual({
       level: 'warn',
       message: 'a connection in use was closed by the server; the work on it fails with ConnectionError',
@@ -219,7 +182,7 @@ describe('idle in transaction', () => {
       },
       { idleInTransactionTimeoutMs: 1000 },
     );
-    expect(await usersWith(address)).toBe(1);
+    expect(await usersWithEmail(testDb.url, address)).toBe(1);
   });
 });
 
@@ -287,7 +250,7 @@ describe('a terminated backend', () => {
   it('mid-transaction, during a statement: ConnectionError, the rows it inserted are gone', async () => {
     const name = `fault_tx_${createId()}`;
     const db = named(name, { POSTGRES_POOL_MAX: '1' });
-    const address = email();
+    const address = uniqueEmail();
     const running = rejection(
       db.transaction(async (tx) => {
         await tx.users.create({ email: address, posts: [{ title: 'half-written' }] });
@@ -296,7 +259,7 @@ describe('a terminated backend', () => {
     );
     await terminateWhen(name, 'active', '%pg_sleep%');
     expect(await running).toBeInstanceOf(ConnectionError);
-    expect(await usersWith(address)).toBe(0);
+    expect(await usersWithEmail(testDb.url, address)).toBe(0);
     const created = await db.transaction((tx) => tx.users.create({ email: address }));
     expect(created.email).toBe(address);
   });
@@ -304,8 +267,8 @@ describe('a terminated backend', () => {
   it('mid-transaction, between statements: the next statement fails with ConnectionError, the process lives on', async () => {
     const name = `fault_idle_${createId()}`;
     const logger = collectingLogger();
-    const db = named(name, { POSTGRES_POOL_MAX: '1' }, logger);
-    const address = email();
+    const db = named(name, { POSTGRES_POOL_MAX: '1' }, { logger });
+    const address = uniqueEmail();
     let resume!: () => void;
     const paused = new Promise<void>((resolve) => {
       resume = resolve;
@@ -326,7 +289,7 @@ describe('a terminated backend', () => {
     expect(logger.lines.map((line) => line.message)).toContain(
       'a connection in use was closed by the server; the work on it fails with ConnectionError',
     );
-    expect(await usersWith(address)).toBe(0);
+    expect(await usersWithEmail(testDb.url, address)).toBe(0);
     expect(await db.executeRaw('SELECT 1 AS one')).toEqual([{ one: 1 }]);
   });
 
@@ -377,7 +340,7 @@ describe('a PostgreSQL restart while the application runs', () => {
         }),
         { logger },
       );
-      const before = await db.users.create({ email: email() });
+      const before = await db.users.create({ email: uniqueEmail() });
       await db.executeRaw('SELECT 1');
 
       await server.stop();
@@ -385,7 +348,7 @@ describe('a PostgreSQL restart while the application runs', () => {
         rejection(db.users.getById(before.id)),
         rejection(db.executeRaw('SELECT 1')),
         rejection(db.kysely.selectFrom('pg_users').select('id').execute()),
-        rejection(db.transaction((tx) => tx.users.create({ email: email() }))),
+        rejection(db.transaction((tx) => tx.users.create({ email: uniqueEmail() }))),
       ]);
       for (const error of outage) expect(error).toBeInstanceOf(ConnectionError);
       const down = await db.health();
@@ -415,7 +378,7 @@ describe('a PostgreSQL restart while the application runs', () => {
 describe('disconnect', () => {
   it('lets a running transaction commit, then refuses new work with DisconnectedError', async () => {
     const db = database();
-    const address = email();
+    const address = uniqueEmail();
     const running = db.transaction(async (tx) => {
       await tx.executeRaw('SELECT pg_sleep(0.3)');
       return tx.users.create({ email: address });
@@ -425,7 +388,7 @@ describe('disconnect', () => {
     expect(db.disconnected).toBe(true);
     expect((await running).email).toBe(address);
     await closing;
-    expect(await usersWith(address)).toBe(1);
+    expect(await usersWithEmail(testDb.url, address)).toBe(1);
     await expect(db.users.count()).rejects.toBeInstanceOf(DisconnectedError);
     await expect(db.executeRaw('SELECT 1', [], { statementTimeoutMs: 100 })).rejects.toBeInstanceOf(
       DisconnectedError,

@@ -6,24 +6,24 @@
 import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { parseConnectionUrl } from '../../src/config/connection-url.js';
+import { describe, expect, inject, it } from 'vitest';
 import {
   ConfigError,
   MigrationInProgressError,
   MigrationLockTimeoutError,
 } from '../../src/errors/classes.js';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
+import { settingsFor } from '../support/connection-settings.js';
+import { queryOnce } from '../support/query-once.js';
 import { schemaSnapshot } from '../support/schema-snapshot.js';
-import { createEmptyDatabase, dropDatabase, uniqueDatabaseName } from '../support/test-database.js';
+import { sleep } from '../support/sleep.js';
+import { useEmptyDatabases } from '../support/test-database.js';
 
 const run = promisify(execFile);
 const adminUrl = inject('adminUrl');
-const created: string[] = [];
-const settingsFor = (url: string) => parseConnectionUrl(url, 'TEST_DATABASE_URL');
+const emptyDatabase = useEmptyDatabases('shared_db_load');
 
 const COLUMN_MIGRATION = '1795773600003_add-users-profile-image';
 const INDEX_MIGRATION = '1795773600004_index-users-profile-image-concurrently';
@@ -32,31 +32,16 @@ const MIGRATION_FILES = (await readdir(MIGRATIONS_DIR)).filter((file) => file.en
 const MIGRATION_COUNT = MIGRATION_FILES.length;
 const THROUGH_INDEX = MIGRATION_FILES.indexOf(`${INDEX_MIGRATION}.ts`) + 1;
 
-async function emptyDatabase(): Promise<string> {
-  const name = uniqueDatabaseName('shared_db_load');
-  created.push(name);
-  return createEmptyDatabase(adminUrl, name);
-}
-
 async function connect(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   return client;
 }
 
-async function query<Row extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []) {
-  const client = await connect(url);
-  try {
-    return (await client.query<Row>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 /** Resolves once a session of the database waits for a lock while running a statement matching `text`. */
 async function waitingOn(url: string, text: RegExp): Promise<void> {
   for (let i = 0; i < 200; i += 1) {
-    const rows = await query<{ query: string }>(
+    const rows = await queryOnce<{ query: string }>(
       url,
       `SELECT query FROM pg_stat_activity
         WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
@@ -66,10 +51,6 @@ async function waitingOn(url: string, text: RegExp): Promise<void> {
   }
   throw new Error(`no session waited for a lock running ${text}`);
 }
-
-afterAll(async () => {
-  for (const name of created) await dropDatabase(adminUrl, name);
-});
 
 describe('a migration behind a long transaction', () => {
   it('fails within lock_timeout with a clear message, applies nothing, and succeeds once the blocker ends', async () => {
@@ -96,7 +77,7 @@ describe('a migration behind a long transaction', () => {
       await waitingOn(url, /ALTER TABLE public\.pg_users ADD COLUMN profile_image/);
       // A reader arriving now queues behind the waiting ALTER TABLE; the timeout releases it too.
       const readerStarted = performance.now();
-      const reader = query(url, 'SELECT count(*) FROM pg_users').then(
+      const reader = queryOnce(url, 'SELECT count(*) FROM pg_users').then(
         () => performance.now() - readerStarted,
       );
 
@@ -182,13 +163,13 @@ describe('the CONCURRENTLY index migration under a steady stream of writes', () 
     const url = await emptyDatabase();
     await migrate(settingsFor(url), { direction: 'up', count: THROUGH_INDEX });
     // Enough rows that the build takes a while.
-    await query(
+    await queryOnce(
       url,
       `INSERT INTO pg_users (id, email, profile_image)
        SELECT 'seed' || i, 'seed' || i || '@example.com', CASE WHEN i % 3 = 0 THEN 'https://img/' || i END
          FROM generate_series(1, 100000) AS i`,
     );
-    await query(url, 'ANALYZE pg_users');
+    await queryOnce(url, 'ANALYZE pg_users');
 
     interface Write {
       start: number;
@@ -256,7 +237,7 @@ describe('the CONCURRENTLY index migration under a steady stream of writes', () 
         `${during(drop).length.toLocaleString('en-US')} writes; ${writes.length.toLocaleString('en-US')} writes in all, none failed`,
     );
 
-    const [index] = await query<{ valid: boolean; definition: string }>(
+    const [index] = await queryOnce<{ valid: boolean; definition: string }>(
       url,
       `SELECT indisvalid AS valid, pg_get_indexdef(indexrelid) AS definition
          FROM pg_index WHERE indexrelid = 'public.pg_users_profile_image_idx'::regclass`,
@@ -308,7 +289,7 @@ describe('two migration runs at once', () => {
         expect(ms).toBeLessThan(advisoryLockWaitMs + 1500);
       }
       // Not even the migrations table was created.
-      expect(await query(url, "SELECT to_regclass('public.pgmigrations') AS t")).toEqual([{ t: null }]);
+      expect(await queryOnce(url, "SELECT to_regclass('public.pgmigrations') AS t")).toEqual([{ t: null }]);
     } finally {
       await holder.end();
     }

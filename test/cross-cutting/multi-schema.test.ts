@@ -6,20 +6,18 @@ import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseConnectionUrl } from '../../src/config/connection-url.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
+import { settingsFor } from '../support/connection-settings.js';
 import { queryOnce } from '../support/query-once.js';
-import { createEmptyDatabase, dropDatabase, uniqueDatabaseName } from '../support/test-database.js';
+import { useEmptyDatabases } from '../support/test-database.js';
 
 const run = promisify(execFile);
-const adminUrl = inject('adminUrl');
-const created: string[] = [];
+const emptyDatabase = useEmptyDatabases('shared_db_schemas');
 const open: Database[] = [];
 
-const settingsFor = (url: string) => parseConnectionUrl(url, 'TEST_DATABASE_URL');
 const migrationNames = (await readdir(MIGRATIONS_DIR))
   .filter((file) => file.endsWith('.ts'))
   .sort()
@@ -29,12 +27,6 @@ function withSchema(url: string, schema: string): string {
   const parsed = new URL(url);
   parsed.searchParams.set('schema', schema);
   return parsed.toString();
-}
-
-async function emptyDatabase(): Promise<string> {
-  const name = uniqueDatabaseName('shared_db_schemas');
-  created.push(name);
-  return createEmptyDatabase(adminUrl, name);
 }
 
 const query = queryOnce;
@@ -94,7 +86,6 @@ function database(url: string): Database {
 
 afterAll(async () => {
   await Promise.all(open.map((db) => db.disconnect()));
-  for (const name of created) await dropDatabase(adminUrl, name);
 });
 
 describe('two tenant schemas in one database', () => {

@@ -36,6 +36,7 @@ import {
   startPgBouncer,
 } from '../support/pgbouncer.js';
 import { pgbouncerDatabaseUrl, useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 const ci = process.env.CI === 'true';
@@ -142,8 +143,6 @@ const pidOf = async (scope: Pick<Database, 'executeRaw'>) => {
   return row?.pid;
 };
 
-const email = (tag: string) => `${tag}.${createId()}@example.com`;
-
 describe.runIf(runsHere)('the connection through PgBouncer', () => {
   it('is configured as production is: pooled through PgBouncer with pgbouncer=true, direct to the server', () => {
     if (testDb.throughPgBouncer) expect(testDb.env()).toEqual(env());
@@ -179,7 +178,7 @@ describe.runIf(runsHere)('the repositories through PgBouncer', () => {
     const tag = createId();
 
     const user = await db.users.create({
-      email: email(tag),
+      email: uniqueEmail(tag),
       name: 'John Doe',
       posts: [{ title: 'First Post', content: 'Hello World!', published: true }],
       roles: [{ name: 'author', description: 'Content author role' }],
@@ -194,7 +193,7 @@ describe.runIf(runsHere)('the repositories through PgBouncer', () => {
     expect(page.items).toEqual([user]);
 
     const { author, posts } = await db.transaction(async (tx) => {
-      const author = await tx.users.create({ email: email(tag), name: 'Content Author' });
+      const author = await tx.users.create({ email: uniqueEmail(tag), name: 'Content Author' });
       const posts = await Promise.all([
         tx.posts.create({ title: 'Post 1', content: 'Content 1', authorId: author.id, published: true }),
         tx.posts.create({ title: 'Post 2', content: 'Content 2', authorId: author.id, published: false }),
@@ -256,7 +255,7 @@ describe.runIf(runsHere)('no session state', () => {
           const mark = `${tag}-${index}`;
           const pid = await pidOf(tx);
           await tx.executeRaw("SELECT set_config('shared_db.mark', $1, true)", [mark]);
-          const user = await tx.users.create({ email: email(mark), posts: [{ title: mark }] });
+          const user = await tx.users.create({ email: uniqueEmail(mark), posts: [{ title: mark }] });
           await Promise.all([
             tx.posts.create({ title: mark, authorId: user.id }),
             tx.posts.create({ title: mark, authorId: user.id }),
@@ -379,7 +378,7 @@ async function createAndReadBack(db: Database, count: number, rounds: number): P
   const tag = createId();
   const users = await Promise.all(
     Array.from({ length: count }, (_, index) =>
-      db.users.create({ email: email(`${tag}-${index}`), posts: [{ title: `${tag}-${index}` }] }),
+      db.users.create({ email: uniqueEmail(`${tag}-${index}`), posts: [{ title: `${tag}-${index}` }] }),
     ),
   );
   for (let round = 0; round < rounds; round++) {

@@ -15,6 +15,7 @@ import type { RolesRepository } from '../../src/repositories/roles.js';
 import type { UsersRepository } from '../../src/repositories/users.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { explain, INDEX_SCANS, indexTables, rowsRead, type Scan, scansIn } from '../support/explain.js';
+import { statementsSent } from '../support/statements-sent.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
@@ -90,20 +91,9 @@ afterAll(async () => {
   await planner?.end();
 });
 
-/** The statements `work` sends (settled either way: a NotFoundError path is a query too). */
-async function statementsOf(work: (db: Database) => Promise<unknown>): Promise<QueryEvent[]> {
-  const events: QueryEvent[] = [];
-  const listener = (event: QueryEvent) => events.push(event);
-  db.on('query', listener);
-  try {
-    await work(db).catch((error: unknown) => {
-      if (!(error instanceof NotFoundError)) throw error;
-    });
-  } finally {
-    db.off('query', listener);
-  }
-  return events;
-}
+/** The statements `work` sends (a NotFoundError path is a query too). */
+const statementsOf = (work: (db: Database) => Promise<unknown>) =>
+  statementsSent(db, () => work(db), { expectedRejection: (error) => error instanceof NotFoundError });
 
 interface StatementPlan {
   sql: string;

@@ -10,6 +10,7 @@ import { createDatabase, type Database } from '../../src/database/database.js';
 import { DisconnectedError } from '../../src/errors/classes.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 let db: Database;
@@ -19,11 +20,9 @@ beforeAll(() => {
 });
 afterAll(() => db.disconnect());
 
-const email = (name: string) => `${name}.${createId()}@example.com`;
-
 describe('Basic Usage', () => {
   it('creates a user with posts and roles, queries it with its relations, and runs the raw aggregate', async () => {
-    const address = email('user');
+    const address = uniqueEmail('user');
     // Create a user with posts and roles
     const user = await db.users.create({
       email: address,
@@ -78,7 +77,7 @@ describe('Basic Usage', () => {
 
 describe('Transactions', () => {
   it('creates a user, two posts at once and a role, all in one transaction', async () => {
-    const address = email('author');
+    const address = uniqueEmail('author');
     const result = await db.transaction(async (tx) => {
       // Create user
       const user = await tx.users.create({ email: address, name: 'Content Author' });
@@ -113,7 +112,7 @@ describe('Manual Testing', () => {
     const manual = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger() });
 
     // Test user CRUD
-    const testUser = await manual.users.create({ email: email('test'), name: 'Test User' });
+    const testUser = await manual.users.create({ email: uniqueEmail('test'), name: 'Test User' });
 
     // Test post creation
     const testPost = await manual.posts.create({
@@ -154,7 +153,7 @@ describe('Manual Testing', () => {
 
 describe('raw SQL', () => {
   it("runs the spec's full-text search verbatim and finds the matching published post", async () => {
-    const author = await db.users.create({ email: email('writer'), name: 'Searcher' });
+    const author = await db.users.create({ email: uniqueEmail('writer'), name: 'Searcher' });
     const hit = await db.posts.create({
       title: 'Searching made simple',
       content: 'Every search term is stemmed, so terms match too.',
@@ -197,7 +196,7 @@ describe('raw SQL', () => {
     const id = createId();
     await db.executeRaw('INSERT INTO pg_users (id, email, name) VALUES ($1, $2, $3)', [
       id,
-      email('hostile'),
+      uniqueEmail('hostile'),
       hostile,
     ]);
     const rows = await db.executeRaw<{ id: string; name: string }>(

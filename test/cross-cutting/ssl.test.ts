@@ -22,6 +22,7 @@ import { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate } from '../../src/migrate/m
 import { connectClient, createPgPool } from '../../src/pool/connect.js';
 import { toPgClientConfig } from '../../src/pool/pg-client-config.js';
 import { sslAttempts, sslOptions } from '../../src/pool/ssl-mode.js';
+import { sleep } from '../support/sleep.js';
 import {
   addressUrl,
   findOpenssl,
@@ -477,7 +478,7 @@ describe.skipIf(openssl === undefined)('against PostgreSQL with and without TLS'
       } finally {
         await client.end();
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
     throw new Error(`${name} did not become ${value}`);
   }

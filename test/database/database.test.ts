@@ -1,23 +1,18 @@
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_USER_SUMMARY_SQL } from '../../scripts/lib/spec-queries.js';
-import { loadConfig } from '../../src/config/load-config.js';
-import type { Environment } from '../../src/config/settings.js';
-import { createDatabase, type Database } from '../../src/database/database.js';
+import type { Database } from '../../src/database/database.js';
 import { DisconnectedError } from '../../src/errors/classes.js';
+import { terminateBackends, withApplicationName } from '../support/backends.js';
 import { collectingLogger } from '../support/collecting-logger.js';
+import { openDatabases } from '../support/open-databases.js';
 import { queryOnce } from '../support/query-once.js';
+import { sleep } from '../support/sleep.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
-const open: Database[] = [];
-
-function database(extra: Environment = {}, logger = collectingLogger()): Database {
-  const db = createDatabase(loadConfig(testDb.env(extra)), { logger });
-  open.push(db);
-  return db;
-}
+const database = openDatabases(testDb);
 
 const adminQuery = <Row extends pg.QueryResultRow = Record<string, unknown>>(
   text: string,
@@ -33,9 +28,6 @@ async function updatedAtOf(id: string): Promise<Date> {
 let db: Database;
 beforeAll(() => {
   db = database();
-});
-afterAll(async () => {
-  await Promise.all(open.map((each) => each.disconnect()));
 });
 
 async function insertUser(email = `${createId()}@example.com`) {
@@ -242,12 +234,12 @@ describe('health', () => {
 describe('the pool', () => {
   it('survives a connection the server drops while idle, and the next query succeeds', async () => {
     const logger = collectingLogger();
-    const own = database({ POSTGRES_PRISMA_URL: `${testDb.url}?application_name=dropped-idle` }, logger);
-    await own.executeRaw('SELECT 1');
-    const killed = await adminQuery(
-      "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'dropped-idle'",
+    const own = database(
+      { POSTGRES_PRISMA_URL: withApplicationName(testDb.url, 'dropped-idle') },
+      { logger },
     );
-    expect(killed).toEqual([{ ok: true }]);
+    await own.executeRaw('SELECT 1');
+    expect(await terminateBackends(testDb.url, 'dropped-idle')).toEqual([true]);
     const warnings = () => logger.lines.filter((line) => line.level === 'warn');
     await expect.poll(() => warnings().length).toBe(1);
     expect(warnings()[0]?.message).toMatch(/idle connection was closed/);
@@ -266,8 +258,7 @@ describe('the pool', () => {
 
   it('logs every query with its duration and wait at DATABASE_LOG_LEVEL=debug, parameters redacted', async () => {
     const logger = collectingLogger();
-    const verbose = createDatabase(loadConfig(testDb.env({ DATABASE_LOG_LEVEL: 'debug' })), { logger });
-    open.push(verbose);
+    const verbose = database({ DATABASE_LOG_LEVEL: 'debug' }, { logger });
     await verbose.executeRaw('SELECT $1::text AS x', ['secret-value']);
     expect(logger.lines).toEqual([
       {
@@ -286,7 +277,7 @@ describe('the pool', () => {
 
   it('passes a plugged-in logger only the lines at DATABASE_LOG_LEVEL or above', async () => {
     const logger = collectingLogger();
-    const quiet = database({ DATABASE_LOG_LEVEL: 'warn' }, logger);
+    const quiet = database({ DATABASE_LOG_LEVEL: 'warn' }, { logger });
     await quiet.executeRaw('SELECT 1');
     expect(logger.lines).toEqual([]);
   });
@@ -296,7 +287,7 @@ describe('disconnect', () => {
   it('waits for queries in flight, is idempotent, then refuses new work clearly', async () => {
     const closing = database();
     const inFlight = closing.executeRaw<{ done: string }>("SELECT pg_sleep(0.3), 'finished' AS done");
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     const first = closing.disconnect();
     const second = closing.disconnect();
     expect(second).toBe(first);

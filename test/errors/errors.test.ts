@@ -2,10 +2,10 @@
  * The error hierarchy, fed with errors the real server and pg produce: each one is caught right after
  * its `await` and mapped there, as the library does.
  */
-import { createServer } from 'node:net';
 import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/lib/embedded-server.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase } from '../../src/database/database.js';
 import {
@@ -63,15 +63,6 @@ async function outcome(work: () => Promise<unknown>): Promise<DatabaseError | un
   } catch (error) {
     return toDatabaseError(error);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 let db: pg.Client;

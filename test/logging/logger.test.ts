@@ -8,60 +8,26 @@ import { inspect } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadConfig } from '../../src/config/load-config.js';
 import type { Environment } from '../../src/config/settings.js';
-import {
-  type CreateDatabaseOptions,
-  createDatabase,
-  type Database,
-  type QueryEvent,
-} from '../../src/database/database.js';
+import type { Database, QueryEvent } from '../../src/database/database.js';
 import { DatabaseClient } from '../../src/database/database-client.js';
 import { fromPino, type LogFields } from '../../src/logging/logger.js';
 import { collectingLogger, type LogLine } from '../support/collecting-logger.js';
+import { openDatabases } from '../support/open-databases.js';
 import { queryOnce } from '../support/query-once.js';
+import { rejection } from '../support/rejection.js';
+import { sleep } from '../support/sleep.js';
+import { statementsSent } from '../support/statements-sent.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
-const open: Database[] = [];
-
-function database(extra: Environment = {}, options: CreateDatabaseOptions = {}): Database {
-  const db = createDatabase(loadConfig(testDb.env(extra)), { logger: collectingLogger(), ...options });
-  open.push(db);
-  return db;
-}
-
-/** The query events `db` emits while `work` runs (settled either way). */
-async function eventsOf(db: Database, work: () => Promise<unknown>): Promise<QueryEvent[]> {
-  const events: QueryEvent[] = [];
-  const listener = (event: QueryEvent) => events.push(event);
-  db.on('query', listener);
-  try {
-    await work().catch(() => undefined);
-  } finally {
-    db.off('query', listener);
-  }
-  return events;
-}
-
-/** The error `work` rejects with (fails the test when it resolves). */
-async function rejection(work: Promise<unknown>): Promise<Error> {
-  return work.then(
-    () => expect.fail('expected a rejection'),
-    (error: unknown) => error as Error,
-  );
-}
-
-const email = () => `${createId()}@example.com`;
-
-afterAll(async () => {
-  await Promise.all(open.map((db) => db.disconnect()));
-});
+const database = openDatabases(testDb);
 
 describe("query events: db.on('query')", () => {
   it('reports repository calls, executeRaw, db.kysely queries and every statement of a transaction', async () => {
     const db = database();
-    const events = await eventsOf(db, async () => {
+    const events = await statementsSent(db, async () => {
       await db.users.count();
       await db.executeRaw('SELECT $1::int + $2::int AS sum', [1, 2]);
       await db.kysely.selectFrom('pg_users').select('id').where('email', '=', 'nobody@example.com').execute();
@@ -105,9 +71,9 @@ describe("query events: db.on('query')", () => {
   it('measures the wait for a pooled connection apart from the statement, on the first statement of a checkout', async () => {
     const db = database({ POSTGRES_POOL_MAX: '1' });
     await db.executeRaw('SELECT 1'); // the connection exists: the waits below are for a free one
-    const events = await eventsOf(db, async () => {
+    const events = await statementsSent(db, async () => {
       const holding = db.executeRaw('SELECT pg_sleep(0.3)');
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
       await Promise.all([holding, db.transaction((tx) => tx.executeRaw('SELECT 2 AS two'))]);
     });
     expect(events.map((event) => event.sql)).toEqual([
@@ -116,9 +82,9 @@ describe("query events: db.on('query')", () => {
       'SELECT 2 AS two',
       'commit',
     ]);
-    const [sleep, begin, select, commit] = events as [QueryEvent, QueryEvent, QueryEvent, QueryEvent];
-    expect(sleep.durationMs).toBeGreaterThanOrEqual(290);
-    expect(sleep.waitMs).toBeLessThan(100);
+    const [pgSleep, begin, select, commit] = events as [QueryEvent, QueryEvent, QueryEvent, QueryEvent];
+    expect(pgSleep.durationMs).toBeGreaterThanOrEqual(290);
+    expect(pgSleep.waitMs).toBeLessThan(100);
     // BEGIN waited for the sleeping query's connection; its own run is short.
     expect(begin.waitMs).toBeGreaterThanOrEqual(200);
     expect(begin.durationMs).toBeLessThan(150);
@@ -128,12 +94,17 @@ describe("query events: db.on('query')", () => {
 
   it("carries the failed statement's error class and SQLSTATE, never its message", async () => {
     const db = database();
-    const taken = email();
+    const taken = uniqueEmail();
     await db.users.create({ email: taken });
-    const events = await eventsOf(db, async () => {
-      await db.users.create({ email: taken }).catch(() => undefined);
-      await db.kysely.insertInto('pg_users').values({ id: createId(), email: ' ' }).execute();
-    });
+    const events = await statementsSent(
+      db,
+      async () => {
+        await db.users.create({ email: taken }).catch(() => undefined);
+        await db.kysely.insertInto('pg_users').values({ id: createId(), email: ' ' }).execute();
+      },
+      // The db.kysely insert, refused by the email check (23514).
+      { expectedRejection: (error) => (error as { code?: unknown }).code === '23514' },
+    );
     expect(events.map((event) => event.error)).toEqual([
       { name: 'UniqueViolationError', code: '23505' },
       { name: 'CheckViolationError', code: '23514' },
@@ -143,7 +114,7 @@ describe("query events: db.on('query')", () => {
 
   it('shows parameters when asked: the logParameters option or DATABASE_LOG_PARAMETERS=true', async () => {
     const secret = `secret-${createId()}`;
-    const query = (db: Database) => eventsOf(db, () => db.executeRaw('SELECT $1::text AS x', [secret]));
+    const query = (db: Database) => statementsSent(db, () => db.executeRaw('SELECT $1::text AS x', [secret]));
     expect((await query(database({}, { logParameters: true })))[0]?.params).toEqual([secret]);
     expect((await query(database({ DATABASE_LOG_PARAMETERS: 'true' })))[0]?.params).toEqual([secret]);
     // The option wins over the variable.
@@ -236,7 +207,7 @@ describe('log lines', () => {
     // A fast statement that waited long for the only connection is slow for its caller too.
     logger.lines.length = 0;
     const holding = db.executeRaw('SELECT pg_sleep(0.25)');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     await Promise.all([holding, db.executeRaw('SELECT 1 AS waited')]);
     const waited = logger.lines.find((line) => line.fields?.sql === 'SELECT 1 AS waited');
     expect(waited?.message).toBe('slow query');
@@ -414,7 +385,7 @@ describe('the password', () => {
 
     // A working connection: debug lines, slow queries, failing statements, timeouts.
     const db = make({ POSTGRES_PRISMA_URL: url(), POSTGRES_POOL_MAX: '1', POSTGRES_POOL_TIMEOUT_MS: '200' });
-    const taken = email();
+    const taken = uniqueEmail();
     await db.users.create({ email: taken });
     await db.executeRaw('SELECT pg_sleep(0.01)');
     await failure(db.executeRaw('SELEKT 1'));
@@ -477,7 +448,7 @@ describe('the password', () => {
 describe('query events from sql fragments', () => {
   it('report the statement Kysely compiled', async () => {
     const db = database();
-    const events = await eventsOf(db, () => sql`SELECT ${'a'}::text AS a`.execute(db.kysely));
+    const events = await statementsSent(db, () => sql`SELECT ${'a'}::text AS a`.execute(db.kysely));
     expect(events).toEqual([
       {
         sql: 'SELECT $1::text AS a',

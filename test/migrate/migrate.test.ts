@@ -4,38 +4,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { SPEC_USER_SUMMARY_SQL } from '../../scripts/lib/spec-queries.js';
 import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { ConfigError } from '../../src/errors/classes.js';
 import { MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
+import { settingsFor } from '../support/connection-settings.js';
 import { queryOnce } from '../support/query-once.js';
 import { schemaSnapshot } from '../support/schema-snapshot.js';
-import { createEmptyDatabase, dropDatabase, uniqueDatabaseName } from '../support/test-database.js';
+import { useEmptyDatabases } from '../support/test-database.js';
 
 const run = promisify(execFile);
 const adminUrl = inject('adminUrl');
-const created: string[] = [];
-
-async function emptyDatabase(): Promise<string> {
-  const name = uniqueDatabaseName('shared_db_migrations');
-  created.push(name);
-  return createEmptyDatabase(adminUrl, name);
-}
+const emptyDatabase = useEmptyDatabases('shared_db_migrations');
 
 const query = queryOnce;
 
 const migrationFiles = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).sort();
-const settingsFor = (url: string) => parseConnectionUrl(url, 'TEST_DATABASE_URL');
 /** How many migrations come before the one whose file name contains `name`. */
 const countBefore = (name: string) => migrationFiles.findIndex((file) => file.includes(name));
 const fileOf = (name: string) => migrationFiles[countBefore(name)] as string;
 /** The helper the concurrent-index migrations build with. */
 const concurrentIndexSource = readFile(join(MIGRATIONS_DIR, '../src/migrate/concurrent-index.ts'), 'utf8');
-
-afterAll(async () => {
-  for (const name of created) await dropDatabase(adminUrl, name);
-});
 
 describe('migrations up, down to zero, up again', () => {
   let url: string;

@@ -17,7 +17,11 @@ import {
 } from '../../src/errors/classes.js';
 import type { User } from '../../src/repositories/models.js';
 import { collectingLogger } from '../support/collecting-logger.js';
+import { newUser } from '../support/new-user.js';
+import { rejection, rejectionReason } from '../support/rejection.js';
+import { sleep } from '../support/sleep.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 let db: Database;
@@ -29,13 +33,6 @@ beforeAll(() => {
   other = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger() });
 });
 afterAll(() => Promise.all([db.disconnect(), other.disconnect()]));
-
-const email = () => `${createId()}@example.com`;
-
-async function newUser(): Promise<User> {
-  const { posts: _posts, roles: _roles, ...user } = await db.users.create({ email: email() });
-  return user;
-}
 
 /** Resolves, for everyone who arrived, once `parties` have arrived; later arrivals pass straight through. */
 function barrier(parties: number) {
@@ -51,14 +48,6 @@ function barrier(parties: number) {
       return opened;
     },
   };
-}
-
-/** The error `work` rejects with (fails the test when it resolves). */
-async function rejection(work: Promise<unknown>): Promise<unknown> {
-  return work.then(
-    () => expect.fail('expected a rejection'),
-    (error: unknown) => error,
-  );
 }
 
 /** The spec's example, with a hook that runs after the posts are created. */
@@ -80,7 +69,7 @@ function specTransaction(authorEmail: string, afterPosts: () => void = () => {})
 
 describe("the spec's transaction", () => {
   it('commits the user, both posts and the role, and returns them', async () => {
-    const authorEmail = email();
+    const authorEmail = uniqueEmail();
     const { user, posts, role } = await specTransaction(authorEmail);
     expect(user).toMatchObject({ email: authorEmail, name: 'Content Author' });
     expect(posts.map((post) => [post.title, post.published])).toEqual([
@@ -94,7 +83,7 @@ describe("the spec's transaction", () => {
   });
 
   it('commits nothing at all when the callback fails after the posts', async () => {
-    const authorEmail = email();
+    const authorEmail = uniqueEmail();
     const failure = new Error('failed after the posts');
     const error = await rejection(
       specTransaction(authorEmail, () => {
@@ -126,7 +115,7 @@ describe('isolation levels', () => {
   });
 
   it('keeps one snapshot for the whole transaction at repeatable read', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     const names = await db.transaction(
       async (tx) => {
         const before = await tx.users.getById(user.id);
@@ -144,7 +133,7 @@ describe('nested transactions', () => {
   it('roll back only their own work when they fail, and the outer transaction commits the rest', async () => {
     const failure = new Error('nested failed');
     const { user, caught } = await db.transaction(async (tx) => {
-      const user = await tx.users.create({ email: email() });
+      const user = await tx.users.create({ email: uniqueEmail() });
       await tx.posts.create({ title: 'Outer before', authorId: user.id });
       const caught = await rejection(
         tx.transaction(async (inner) => {
@@ -161,9 +150,9 @@ describe('nested transactions', () => {
   });
 
   it('keep the outer transaction usable after a statement in them failed', async () => {
-    const taken = await newUser();
+    const taken = await newUser(db);
     const user = await db.transaction(async (tx) => {
-      const user = await tx.users.create({ email: email() });
+      const user = await tx.users.create({ email: uniqueEmail() });
       // Without a savepoint this error would abort the whole transaction (25P02 from then on).
       const error = await rejection(tx.transaction((inner) => inner.users.create({ email: taken.email })));
       expect(error).toBeInstanceOf(UniqueViolationError);
@@ -175,7 +164,7 @@ describe('nested transactions', () => {
 
   it('keep their work when they succeed, also nested twice', async () => {
     const user = await db.transaction(async (tx) => {
-      const user = await tx.users.create({ email: email() });
+      const user = await tx.users.create({ email: uniqueEmail() });
       const post = await tx.transaction(async (inner) => {
         const created = await inner.posts.create({ title: 'Inner', authorId: user.id });
         await inner.transaction((innermost) => innermost.posts.publish(created.id));
@@ -190,11 +179,11 @@ describe('nested transactions', () => {
 
   it('take turns when started together, so a failing one cannot undo its sibling', async () => {
     const user = await db.transaction(async (tx) => {
-      const user = await tx.users.create({ email: email() });
+      const user = await tx.users.create({ email: uniqueEmail() });
       const results = await Promise.allSettled([
         tx.transaction(async (inner) => {
           await inner.posts.create({ title: 'Undone', authorId: user.id });
-          await new Promise((resolve) => setTimeout(resolve, 30));
+          await sleep(30);
           throw new Error('first fails');
         }),
         tx.transaction((inner) => inner.posts.create({ title: 'Kept', authorId: user.id })),
@@ -211,7 +200,7 @@ describe('nested transactions', () => {
     ['retry', { retry: true }],
   ])('refuse %s with TransactionScopeError, and the outer transaction goes on', async (_, options) => {
     const user = await db.transaction(async (tx) => {
-      const user = await tx.users.create({ email: email() });
+      const user = await tx.users.create({ email: uniqueEmail() });
       const error = await rejection(tx.transaction(async () => 'never runs', options));
       expect(error).toBeInstanceOf(TransactionScopeError);
       expect((error as Error).message).toMatch(/outermost transaction/);
@@ -227,7 +216,7 @@ describe('retry', () => {
    * then add a post numbered after the count: run serially they would number 1 and 2.
    */
   async function writeSkew(retry: boolean) {
-    const author = await newUser();
+    const author = await newUser(db);
     const bothCounted = barrier(2);
     let runs = 0;
     const numberedPost = () =>
@@ -271,7 +260,7 @@ describe('retry', () => {
 
   /** Two transactions that lock two users in opposite order, each after the other has taken its first. */
   async function deadlock(retry: false | { attempts: number }) {
-    const [a, b] = [await newUser(), await newUser()];
+    const [a, b] = [await newUser(db), await newUser(db)];
     const bothLocked = barrier(2);
     let runs = 0;
     const lockInOrder = (first: User, second: User, label: string) =>
@@ -346,7 +335,7 @@ describe('retry', () => {
 
 describe("the callback's own errors", () => {
   it('come out unchanged, and the transaction is rolled back', async () => {
-    const address = email();
+    const address = uniqueEmail();
     const mine = new Error('changed my mind');
     const error = await rejection(
       db.transaction(async (tx) => {
@@ -359,7 +348,7 @@ describe("the callback's own errors", () => {
   });
 
   it('come out unchanged even when they carry a code, as Node and many libraries set', async () => {
-    const address = email();
+    const address = uniqueEmail();
     const mine = Object.assign(new Error('quota exceeded'), { code: 'ERR_QUOTA' });
     const fsLike = Object.assign(new Error('ENOENT: no such file'), {
       code: 'ENOENT',
@@ -367,7 +356,7 @@ describe("the callback's own errors", () => {
       syscall: 'open',
     });
     for (const thrown of [mine, fsLike, 'a string']) {
-      const error = await rejection(
+      const error = await rejectionReason(
         db.transaction(async (tx) => {
           await tx.users.create({ email: address });
           throw thrown;
@@ -395,8 +384,8 @@ describe("the callback's own errors", () => {
   });
 
   it('swallowed inside the callback still roll the transaction back, and say so', async () => {
-    const taken = await newUser();
-    const address = email();
+    const taken = await newUser(db);
+    const address = uniqueEmail();
     const error = await rejection(
       db.transaction(async (tx) => {
         await tx.users.create({ email: address });
@@ -410,7 +399,7 @@ describe("the callback's own errors", () => {
   });
 
   it('from the driver, via tx.kysely, become the layer errors', async () => {
-    const taken = await newUser();
+    const taken = await newUser(db);
     const error = await rejection(
       db.transaction((tx) =>
         tx.kysely.insertInto('pg_users').values({ id: createId(), email: taken.email }).execute(),
@@ -434,7 +423,7 @@ describe('the outer database inside a transaction callback', () => {
       expect(error).toBeInstanceOf(TransactionScopeError);
       expect((error as Error).message).toMatch(/use the `tx`/);
       // Nothing was sent: the transaction itself goes on and commits.
-      return tx.users.create({ email: email() });
+      return tx.users.create({ email: uniqueEmail() });
     });
     expect(await other.users.findById(user.id)).toBeDefined();
   });
@@ -455,7 +444,7 @@ describe('the outer database inside a transaction callback', () => {
       committed = resolve;
     });
     const user = await db.transaction(async (tx) => {
-      const user = await tx.users.create({ email: email() });
+      const user = await tx.users.create({ email: uniqueEmail() });
       later = new Promise((resolve, reject) => {
         setTimeout(() => db.users.findById(user.id).then(resolve, reject), 50);
       });
@@ -470,7 +459,7 @@ describe('the outer database inside a transaction callback', () => {
   });
 
   it('is allowed for another database object, which runs outside the transaction', async () => {
-    const address = email();
+    const address = uniqueEmail();
     await db.transaction(async (tx) => {
       await tx.users.create({ email: address });
       // Another application instance does not see the uncommitted user.
@@ -482,7 +471,7 @@ describe('the outer database inside a transaction callback', () => {
 
 describe('visibility', () => {
   it('lets a transaction see its own writes, and nobody else before the commit', async () => {
-    const address = email();
+    const address = uniqueEmail();
     let inside: string | undefined;
     let outsideBefore: unknown = 'not read';
     await db.transaction(async (tx) => {

@@ -1,6 +1,6 @@
 /**
  * `db.posts` against a real PostgreSQL: every method and option, the soft-delete rules, keyset pages,
- * and how many statements each call costs (counted from the debug log, one 'query' line per statement).
+ * and how many statements each call costs (counted from the query events, one per statement).
  */
 import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,62 +9,29 @@ import { createDatabase, type Database } from '../../src/database/database.js';
 import { NotFoundError, ValidationError } from '../../src/errors/classes.js';
 import type { Post, User } from '../../src/repositories/models.js';
 import { collectingLogger } from '../support/collecting-logger.js';
+import { setCreatedAt } from '../support/created-at.js';
+import { invalidFieldsRejected } from '../support/invalid-fields.js';
+import { newUser } from '../support/new-user.js';
+import { sleep } from '../support/sleep.js';
+import { withStatementsSent } from '../support/statements-sent.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
-const logger = collectingLogger();
 let db: Database;
 
 beforeAll(() => {
-  db = createDatabase(loadConfig(testDb.env({ DATABASE_LOG_LEVEL: 'debug' })), { logger });
+  db = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger() });
 });
 afterAll(() => db.disconnect());
-
-/** Runs `work` and returns its result with the number of statements it sent. */
-async function counted<T>(work: () => Promise<T>): Promise<{ result: T; statements: number }> {
-  const before = logger.lines.length;
-  const result = await work();
-  const statements = logger.lines
-    .slice(before)
-    .filter((line) => line.message === 'query' || line.message === 'query failed').length;
-  return { result, statements };
-}
-
-async function newUser(name: string | null = null): Promise<User> {
-  const {
-    posts: _posts,
-    roles: _roles,
-    ...user
-  } = await db.users.create({
-    email: `${createId()}@example.com`,
-    name,
-  });
-  return user;
-}
 
 /** Posts with exactly this title, deleted or not, straight from the table. */
 async function rowsTitled(title: string) {
   return db.executeRaw('SELECT id FROM pg_posts WHERE title = $1', [title]);
 }
 
-/** Sets created_at directly, so order and date filters can be controlled. */
-async function setCreatedAt(id: string, at: Date | string) {
-  await db.executeRaw('UPDATE pg_posts SET created_at = $1 WHERE id = $2', [at, id]);
-}
-
-/** The field names of a ValidationError (fails the test when `work` does not throw one). */
-async function invalidFields(work: () => Promise<unknown>): Promise<string[]> {
-  const error = await work().then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(ValidationError);
-  return (error as ValidationError).issues.map((issue) => issue.field);
-}
-
 describe('posts.create', () => {
   it('fills in the defaults: unpublished, no content, empty metadata, dates as Date', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const post = await db.posts.create({ title: 'Defaults', authorId: author.id });
     expect(post).toEqual({
       id: expect.any(String),
@@ -81,7 +48,7 @@ describe('posts.create', () => {
   });
 
   it('stores the given fields, and keeps a caller-chosen id', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const id = createId();
     const post = await db.posts.create({
       id,
@@ -94,7 +61,7 @@ describe('posts.create', () => {
   });
 
   it('round-trips metadata with arrays and nested objects as one JSON object', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const metadata = { category: 'tutorial', tags: ['a', 'b'], extra: { nested: [1, { deep: true }] } };
     const post = await db.posts.create({ title: 'Tagged', authorId: author.id, metadata });
     expect(post.metadata).toEqual(metadata);
@@ -110,11 +77,11 @@ describe('posts.create', () => {
   });
 
   it('is one statement', async () => {
-    const author = await newUser();
-    const { statements } = await counted(() =>
+    const author = await newUser(db);
+    const { statements } = await withStatementsSent(db, () =>
       db.posts.create({ title: 'One', authorId: author.id, metadata: { tags: ['x'] } }),
     );
-    expect(statements).toBe(1);
+    expect(statements).toHaveLength(1);
   });
 
   it('refuses a missing author with NotFoundError and writes nothing', async () => {
@@ -128,7 +95,7 @@ describe('posts.create', () => {
   });
 
   it('refuses a soft-deleted author with NotFoundError and writes nothing', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     await db.users.softDelete(author.id);
     const title = `ghost ${createId()}`;
     await expect(db.posts.create({ title, authorId: author.id })).rejects.toBeInstanceOf(NotFoundError);
@@ -141,12 +108,12 @@ describe('posts.create', () => {
     ['an unknown field', { title: 'T', colour: 'red' }, 'colour'],
     ['metadata that is not an object', { title: 'T', metadata: ['a'] }, 'metadata'],
   ])('refuses %s with a ValidationError naming the field, before any statement', async (_, input, field) => {
-    const author = await newUser();
-    const { result: fields, statements } = await counted(() =>
-      invalidFields(() => db.posts.create({ authorId: author.id, ...input } as never)),
+    const author = await newUser(db);
+    const { result: fields, statements } = await withStatementsSent(db, () =>
+      invalidFieldsRejected(() => db.posts.create({ authorId: author.id, ...input } as never)),
     );
     expect(fields).toContain(field);
-    expect(statements).toBe(0);
+    expect(statements).toHaveLength(0);
     expect(await db.posts.countByAuthor({ authorIds: [author.id], withDeleted: true })).toEqual(
       new Map([[author.id, 0]]),
     );
@@ -154,7 +121,7 @@ describe('posts.create', () => {
 
   it('refuses a missing authorId with a ValidationError naming it', async () => {
     const title = `no author ${createId()}`;
-    expect(await invalidFields(() => db.posts.create({ title } as never))).toEqual(['authorId']);
+    expect(await invalidFieldsRejected(() => db.posts.create({ title } as never))).toEqual(['authorId']);
     expect(await rowsTitled(title)).toEqual([]);
   });
 });
@@ -163,7 +130,7 @@ describe('posts.findById and getById', () => {
   let author: User;
   let post: Post;
   beforeAll(async () => {
-    author = await newUser('Ada');
+    author = await newUser(db, 'Ada');
     post = await db.posts.create({ title: 'Find me', authorId: author.id });
   });
 
@@ -174,10 +141,10 @@ describe('posts.findById and getById', () => {
   });
 
   it('includes the author in the same statement, with its dates as Date', async () => {
-    const { result, statements } = await counted(() =>
+    const { result, statements } = await withStatementsSent(db, () =>
       db.posts.findById(post.id, { include: { author: true } }),
     );
-    expect(statements).toBe(1);
+    expect(statements).toHaveLength(1);
     expect(result?.author).toEqual(author);
     expect(result?.author.createdAt).toBeInstanceOf(Date);
     expect(result?.author.updatedAt).toBeInstanceOf(Date);
@@ -192,7 +159,7 @@ describe('posts.findById and getById', () => {
   });
 
   it('refuses an empty id with a ValidationError naming it', async () => {
-    expect(await invalidFields(() => db.posts.findById(''))).toEqual(['id']);
+    expect(await invalidFieldsRejected(() => db.posts.findById(''))).toEqual(['id']);
   });
 
   it('hides a soft-deleted post unless withDeleted or onlyDeleted is given', async () => {
@@ -211,7 +178,7 @@ describe('posts.findById and getById', () => {
   });
 
   it('hides the post of a soft-deleted author, also with the author included', async () => {
-    const other = await newUser();
+    const other = await newUser(db);
     const orphaned = await db.posts.create({ title: 'Author leaves', authorId: other.id });
     await db.users.softDelete(other.id);
     expect(await db.posts.findById(orphaned.id)).toBeUndefined();
@@ -223,7 +190,7 @@ describe('posts.findById and getById', () => {
 
   it('refuses withDeleted together with onlyDeleted', async () => {
     expect(
-      await invalidFields(() => db.posts.findById(post.id, { withDeleted: true, onlyDeleted: true })),
+      await invalidFieldsRejected(() => db.posts.findById(post.id, { withDeleted: true, onlyDeleted: true })),
     ).toEqual(['onlyDeleted']);
   });
 });
@@ -235,11 +202,11 @@ describe('posts.findMany', () => {
   const day = (n: number) => new Date(Date.UTC(2024, 0, n, 12));
 
   beforeAll(async () => {
-    author = await newUser('Pager');
+    author = await newUser(db, 'Pager');
     posts = [];
     for (let n = 1; n <= 5; n += 1) {
       const post = await db.posts.create({ title: `Day ${n}`, authorId: author.id, published: n % 2 === 0 });
-      await setCreatedAt(post.id, day(n));
+      await setCreatedAt(testDb.url, 'pg_posts', post.id, day(n));
       posts.push({ ...post, createdAt: day(n) });
     }
   });
@@ -289,13 +256,13 @@ describe('posts.findMany', () => {
   it.each(['asc', 'desc'] as const)(
     'walks every page %s, ties on createdAt included, without duplicates or gaps',
     async (direction) => {
-      const pager = await newUser();
+      const pager = await newUser(db);
       // Seven posts, three of them sharing one timestamp: the id breaks the tie.
       const stamps = [day(1), day(2), day(2), day(2), day(3), day(4), day(5)];
       const created: Post[] = [];
       for (const [index, stamp] of stamps.entries()) {
         const post = await db.posts.create({ title: `P${index}`, authorId: pager.id });
-        await setCreatedAt(post.id, stamp);
+        await setCreatedAt(testDb.url, 'pg_posts', post.id, stamp);
         created.push({ ...post, createdAt: stamp });
       }
       const sign = direction === 'asc' ? 1 : -1;
@@ -336,10 +303,10 @@ describe('posts.findMany', () => {
 
   it('includes the authors of a whole page in one statement, whatever the page size', async () => {
     for (const first of [1, 5, 50]) {
-      const { result, statements } = await counted(() =>
+      const { result, statements } = await withStatementsSent(db, () =>
         db.posts.findMany({ where: { authorId: author.id }, include: { author: true }, first }),
       );
-      expect(statements).toBe(1);
+      expect(statements).toHaveLength(1);
       expect(result.items).toHaveLength(Math.min(first, 5));
       for (const post of result.items) {
         expect(post.author).toEqual(author);
@@ -347,20 +314,22 @@ describe('posts.findMany', () => {
       }
     }
     // Across authors, each post carries its own author.
-    const other = await newUser('Other');
+    const other = await newUser(db, 'Other');
     await db.posts.create({ title: 'By other', authorId: other.id });
     const page = await db.posts.findMany({ include: { author: true }, first: 1000 });
     for (const post of page.items) expect(post.author.id).toBe(post.authorId);
   });
 
   it('refuses a cursor that is not one, or that was made for the other direction', async () => {
-    expect(await invalidFields(() => db.posts.findMany({ after: 'not-a-cursor' }))).toEqual(['after']);
+    expect(await invalidFieldsRejected(() => db.posts.findMany({ after: 'not-a-cursor' }))).toEqual([
+      'after',
+    ]);
     const forged = Buffer.from(JSON.stringify(['desc', 'yesterday', 'x'])).toString('base64url');
-    expect(await invalidFields(() => db.posts.findMany({ after: forged }))).toEqual(['after']);
+    expect(await invalidFieldsRejected(() => db.posts.findMany({ after: forged }))).toEqual(['after']);
     const first = await db.posts.findMany({ where: { authorId: author.id }, first: 1 });
     expect(first.nextCursor).toEqual(expect.any(String));
     expect(
-      await invalidFields(() =>
+      await invalidFieldsRejected(() =>
         db.posts.findMany({
           where: { authorId: author.id },
           orderBy: { createdAt: 'asc' },
@@ -371,9 +340,9 @@ describe('posts.findMany', () => {
   });
 
   it('refuses a page size outside 1 to 1000 and an unknown filter', async () => {
-    expect(await invalidFields(() => db.posts.findMany({ first: 0 }))).toEqual(['first']);
-    expect(await invalidFields(() => db.posts.findMany({ first: 1001 }))).toEqual(['first']);
-    expect(await invalidFields(() => db.posts.findMany({ where: { title: 'x' } as never }))).toEqual([
+    expect(await invalidFieldsRejected(() => db.posts.findMany({ first: 0 }))).toEqual(['first']);
+    expect(await invalidFieldsRejected(() => db.posts.findMany({ first: 1001 }))).toEqual(['first']);
+    expect(await invalidFieldsRejected(() => db.posts.findMany({ where: { title: 'x' } as never }))).toEqual([
       'where.title',
     ]);
   });
@@ -381,7 +350,7 @@ describe('posts.findMany', () => {
 
 describe('posts.update', () => {
   it('changes only the given fields and replaces metadata as a whole', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const post = await db.posts.create({
       title: 'Before',
       content: 'Kept',
@@ -403,22 +372,22 @@ describe('posts.update', () => {
   });
 
   it('moves updatedAt forward and leaves createdAt alone', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const post = await db.posts.create({ title: 'Clock', authorId: author.id });
     // Timestamps keep milliseconds: wait a few so the change is visible.
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
     const updated = await db.posts.update(post.id, { published: true });
     expect(updated.updatedAt.getTime()).toBeGreaterThan(post.updatedAt.getTime());
     expect(updated.createdAt).toEqual(post.createdAt);
   });
 
   it('refuses a soft-deleted or unknown post, or one whose author is soft-deleted, with NotFoundError', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const post = await db.posts.create({ title: 'Deleted', authorId: author.id });
     await db.posts.softDelete(post.id);
     await expect(db.posts.update(post.id, { title: 'Nope' })).rejects.toBeInstanceOf(NotFoundError);
     await expect(db.posts.update(createId(), { title: 'Nope' })).rejects.toBeInstanceOf(NotFoundError);
-    const other = await newUser();
+    const other = await newUser(db);
     const orphaned = await db.posts.create({ title: 'Orphaned', authorId: other.id });
     await db.users.softDelete(other.id);
     await expect(db.posts.update(orphaned.id, { title: 'Nope' })).rejects.toBeInstanceOf(NotFoundError);
@@ -429,22 +398,22 @@ describe('posts.update', () => {
   });
 
   it('refuses an empty patch, an unknown field and a blank title with a ValidationError', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const post = await db.posts.create({ title: 'Stays', authorId: author.id });
     const empty = await db.posts.update(post.id, {}).catch((caught: unknown) => caught);
     expect(empty).toBeInstanceOf(ValidationError);
     expect((empty as Error).message).toMatch(/nothing to update/);
-    expect(await invalidFields(() => db.posts.update(post.id, { authorId: 'x' } as never))).toContain(
+    expect(await invalidFieldsRejected(() => db.posts.update(post.id, { authorId: 'x' } as never))).toContain(
       'authorId',
     );
-    expect(await invalidFields(() => db.posts.update(post.id, { title: ' ' }))).toEqual(['title']);
+    expect(await invalidFieldsRejected(() => db.posts.update(post.id, { title: ' ' }))).toEqual(['title']);
     expect((await db.posts.getById(post.id)).title).toBe('Stays');
   });
 });
 
 describe('posts.publish, unpublish, softDelete, restore and hardDelete', () => {
   it('publishes and unpublishes', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const post = await db.posts.create({ title: 'Toggle', authorId: author.id });
     expect((await db.posts.publish(post.id)).published).toBe(true);
     expect((await db.posts.getById(post.id)).published).toBe(true);
@@ -454,7 +423,7 @@ describe('posts.publish, unpublish, softDelete, restore and hardDelete', () => {
   });
 
   it('soft-deletes once, restores once, and refuses to restore a live post', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const post = await db.posts.create({ title: 'Round trip', authorId: author.id });
     await expect(db.posts.restore(post.id)).rejects.toBeInstanceOf(NotFoundError);
     const deleted = await db.posts.softDelete(post.id);
@@ -468,7 +437,7 @@ describe('posts.publish, unpublish, softDelete, restore and hardDelete', () => {
   });
 
   it('hard-deletes a post, live or soft-deleted, and refuses a missing one', async () => {
-    const author = await newUser();
+    const author = await newUser(db);
     const live = await db.posts.create({ title: 'Live', authorId: author.id });
     const deleted = await db.posts.create({ title: 'Deleted', authorId: author.id });
     await db.posts.softDelete(deleted.id);
@@ -489,7 +458,7 @@ describe('posts.countByAuthor', () => {
   let leaver: User;
 
   beforeAll(async () => {
-    [alice, bob, idle, leaver] = await Promise.all([newUser(), newUser(), newUser(), newUser()]);
+    [alice, bob, idle, leaver] = await Promise.all([newUser(db), newUser(db), newUser(db), newUser(db)]);
     await db.posts.create({ title: 'A1', authorId: alice.id, published: true });
     await db.posts.create({ title: 'A2', authorId: alice.id });
     const gone = await db.posts.create({ title: 'A3', authorId: alice.id, published: true });
@@ -502,8 +471,10 @@ describe('posts.countByAuthor', () => {
   const ids = () => [alice.id, bob.id, idle.id, leaver.id];
 
   it('counts visible posts per author in one statement, with 0 for authors without any', async () => {
-    const { result, statements } = await counted(() => db.posts.countByAuthor({ authorIds: ids() }));
-    expect(statements).toBe(1);
+    const { result, statements } = await withStatementsSent(db, () =>
+      db.posts.countByAuthor({ authorIds: ids() }),
+    );
+    expect(statements).toHaveLength(1);
     expect(result).toEqual(
       new Map([
         [alice.id, 2],

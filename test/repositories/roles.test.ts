@@ -6,28 +6,17 @@ import { createDatabase, type Database } from '../../src/database/database.js';
 import { NotFoundError, ValidationError } from '../../src/errors/classes.js';
 import type { User } from '../../src/repositories/models.js';
 import { collectingLogger } from '../support/collecting-logger.js';
+import { newUser } from '../support/new-user.js';
+import { statementsSent } from '../support/statements-sent.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
-const logger = collectingLogger();
 let db: Database;
 
 beforeAll(() => {
-  db = createDatabase(loadConfig(testDb.env({ DATABASE_LOG_LEVEL: 'debug' })), { logger });
+  db = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger() });
 });
 afterAll(() => db.disconnect());
-
-const newUser = (name?: string): Promise<User> =>
-  db.users.create({ email: `${createId()}@example.com`, ...(name && { name }) });
-
-/** How many statements `work` sent to the server, from the debug query log. */
-async function statementsOf(work: () => Promise<unknown>): Promise<number> {
-  const before = logger.lines.length;
-  await work();
-  return logger.lines
-    .slice(before)
-    .filter((line) => line.level === 'debug' && line.message.startsWith('query')).length;
-}
 
 async function roleRows(userId: string, name: string) {
   return db.executeRaw<{ id: string; description: string | null }>(
@@ -38,12 +27,12 @@ async function roleRows(userId: string, name: string) {
 
 describe('roles.assign', () => {
   it('gives a live user the role, in one statement, and returns it as a Role', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     let role: Awaited<ReturnType<typeof db.roles.assign>> | undefined;
-    const statements = await statementsOf(async () => {
+    const statements = await statementsSent(db, async () => {
       role = await db.roles.assign(user.id, { name: 'editor', description: 'Edits content' });
     });
-    expect(statements).toBe(1);
+    expect(statements).toHaveLength(1);
     expect(role).toEqual({
       id: expect.any(String),
       name: 'editor',
@@ -56,12 +45,12 @@ describe('roles.assign', () => {
   });
 
   it('stores no description as null', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     expect((await db.roles.assign(user.id, { name: 'plain' })).description).toBeNull();
   });
 
   it('is idempotent: assigning a role the user has returns that role, unchanged', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     const first = await db.roles.assign(user.id, { name: 'author', description: 'original' });
     // A different description does not overwrite: the existing role comes back as it was.
     const again = await db.roles.assign(user.id, { name: 'author', description: 'changed' });
@@ -70,7 +59,7 @@ describe('roles.assign', () => {
   });
 
   it('gives concurrent assigns of the same role the same id and one row', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     const roles = await Promise.all(
       Array.from({ length: 6 }, () => db.roles.assign(user.id, { name: 'racer' })),
     );
@@ -80,7 +69,7 @@ describe('roles.assign', () => {
   });
 
   it('keeps role names per user: the same name for two users is two roles', async () => {
-    const [ada, grace] = [await newUser(), await newUser()];
+    const [ada, grace] = [await newUser(db), await newUser(db)];
     const adaRole = await db.roles.assign(ada.id, { name: 'shared' });
     const graceRole = await db.roles.assign(grace.id, { name: 'shared' });
     expect(adaRole.id).not.toBe(graceRole.id);
@@ -96,21 +85,21 @@ describe('roles.assign', () => {
   });
 
   it('refuses a soft-deleted user with NotFoundError, writing nothing', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     await db.users.softDelete(user.id);
     await expect(db.roles.assign(user.id, { name: 'late' })).rejects.toBeInstanceOf(NotFoundError);
     expect(await roleRows(user.id, 'late')).toEqual([]);
   });
 
   it('refuses a soft-deleted user even for a role it already has', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     await db.roles.assign(user.id, { name: 'kept' });
     await db.users.softDelete(user.id);
     await expect(db.roles.assign(user.id, { name: 'kept' })).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('rejects bad input with a ValidationError naming the field, before any statement', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     const cases: [string, unknown, string][] = [
       [user.id, { name: '' }, 'name'],
       [user.id, { name: '   ' }, 'name'],
@@ -121,12 +110,12 @@ describe('roles.assign', () => {
     ];
     for (const [userId, role, field] of cases) {
       let error: unknown;
-      const statements = await statementsOf(async () => {
+      const statements = await statementsSent(db, async () => {
         error = await db.roles.assign(userId, role as never).catch((caught: unknown) => caught);
       });
       expect(error).toBeInstanceOf(ValidationError);
       expect((error as ValidationError).field).toBe(field);
-      expect(statements).toBe(0);
+      expect(statements).toHaveLength(0);
     }
     expect(await db.roles.listForUser(user.id)).toEqual([]);
   });
@@ -134,7 +123,7 @@ describe('roles.assign', () => {
 
 describe('roles.revoke', () => {
   it('takes the role away: true the first time, false after', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     await db.roles.assign(user.id, { name: 'temporary' });
     await db.roles.assign(user.id, { name: 'permanent' });
     expect(await db.roles.revoke(user.id, 'temporary')).toBe(true);
@@ -144,7 +133,7 @@ describe('roles.revoke', () => {
   });
 
   it('returns false for a role or user that never existed, and matches names exactly', async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     await db.roles.assign(user.id, { name: 'Admin' });
     expect(await db.roles.revoke(user.id, 'admin')).toBe(false);
     expect(await db.roles.revoke(createId(), 'Admin')).toBe(false);
@@ -165,7 +154,7 @@ describe('roles.revoke', () => {
 
 describe('roles.listForUser', () => {
   it("lists the user's roles ordered by name, as Roles with Dates", async () => {
-    const user = await newUser();
+    const user = await newUser(db);
     for (const name of ['zeta', 'alpha', 'mid']) await db.roles.assign(user.id, { name });
     const roles = await db.roles.listForUser(user.id);
     expect(roles.map((role) => role.name)).toEqual(['alpha', 'mid', 'zeta']);
@@ -176,7 +165,7 @@ describe('roles.listForUser', () => {
   });
 
   it('returns an empty list for a user without roles or an unknown user', async () => {
-    expect(await db.roles.listForUser((await newUser()).id)).toEqual([]);
+    expect(await db.roles.listForUser((await newUser(db)).id)).toEqual([]);
     expect(await db.roles.listForUser(createId())).toEqual([]);
     await expect(db.roles.listForUser('')).rejects.toBeInstanceOf(ValidationError);
   });
@@ -191,16 +180,16 @@ describe('roles.findUsersWithRole', () => {
     role = `reviewer-${createId()}`;
     holders = [];
     for (const name of ['A', 'B', 'C']) {
-      const user = await newUser(name);
+      const user = await newUser(db, name);
       await db.roles.assign(user.id, { name: role });
       holders.push(user);
     }
-    deletedHolder = await newUser('deleted');
+    deletedHolder = await newUser(db, 'deleted');
     await db.roles.assign(deletedHolder.id, { name: role });
     await db.users.softDelete(deletedHolder.id);
     // A user without the role, and one with a different role.
-    await newUser('none');
-    await db.roles.assign((await newUser('other')).id, { name: `${role}-other` });
+    await newUser(db, 'none');
+    await db.roles.assign((await newUser(db, 'other')).id, { name: `${role}-other` });
   });
 
   const ids = (users: { id: string }[]) => users.map((user) => user.id).sort();

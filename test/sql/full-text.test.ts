@@ -8,8 +8,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
-import { DatabaseError, ValidationError } from '../../src/errors/classes.js';
+import { DatabaseError } from '../../src/errors/classes.js';
 import * as fullText from '../../src/sql/full-text.js';
+import { indexesIn } from '../support/explain.js';
+import { invalidFieldsThrown } from '../support/invalid-fields.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
@@ -69,17 +71,6 @@ async function titlesMatching(query: RawBuilder<string>, among: Fixture[]): Prom
 
 const titlesOf = (...keys: Fixture[]) => keys.map((key) => fixtures[key].title).sort();
 
-/** The field names of the ValidationError `work` throws (fails the test when it throws something else). */
-function invalidFields(work: () => unknown): string[] {
-  try {
-    work();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ValidationError);
-    return (error as ValidationError).issues.map((issue) => issue.field);
-  }
-  throw new Error('expected a ValidationError, nothing was thrown');
-}
-
 describe('vector', () => {
   it('weights each part and counts a NULL part as empty', async () => {
     const query = db.kysely
@@ -121,9 +112,9 @@ describe('vector', () => {
   });
 
   it('refuses no parts and an unknown weight', () => {
-    expect(invalidFields(() => fullText.vector('english'))).toEqual(['parts']);
+    expect(invalidFieldsThrown(() => fullText.vector('english'))).toEqual(['parts']);
     expect(
-      invalidFields(() =>
+      invalidFieldsThrown(() =>
         fullText.vector('english', title, { text: content, weight: 'E' as fullText.Weight }),
       ),
     ).toEqual(['parts.1.weight']);
@@ -141,7 +132,7 @@ describe('postDocument', () => {
         'from "public"."pg_posts" as "post"',
     );
     expect(compiled.parameters).toEqual(['english']);
-    expect(invalidFields(() => fullText.postDocument('english', ''))).toEqual(['alias']);
+    expect(invalidFieldsThrown(() => fullText.postDocument('english', ''))).toEqual(['alias']);
   });
 });
 
@@ -350,19 +341,19 @@ describe('rank', () => {
   it('refuses a normalization outside 0–63 or not an integer, and weights outside 0–1', () => {
     const vector = document();
     const query = fullText.plainQuery('english', 'x');
-    expect(invalidFields(() => fullText.rank(vector, query, { normalization: 64 }))).toEqual([
+    expect(invalidFieldsThrown(() => fullText.rank(vector, query, { normalization: 64 }))).toEqual([
       'normalization',
     ]);
-    expect(invalidFields(() => fullText.rank(vector, query, { normalization: 1.5 }))).toEqual([
+    expect(invalidFieldsThrown(() => fullText.rank(vector, query, { normalization: 1.5 }))).toEqual([
       'normalization',
     ]);
-    expect(invalidFields(() => fullText.rank(vector, query, { weights: [0.1, 0.2, 0.4, 2] }))).toEqual([
+    expect(invalidFieldsThrown(() => fullText.rank(vector, query, { weights: [0.1, 0.2, 0.4, 2] }))).toEqual([
       'weights.3',
     ]);
     const three = [0.1, 0.2, 0.4] as unknown as [number, number, number, number];
-    expect(invalidFields(() => fullText.rank(vector, query, { weights: three }))).toEqual(['weights']);
+    expect(invalidFieldsThrown(() => fullText.rank(vector, query, { weights: three }))).toEqual(['weights']);
     const typo = { normalisation: 1 } as fullText.RankOptions;
-    expect(invalidFields(() => fullText.rank(vector, query, typo))).toEqual(['normalisation']);
+    expect(invalidFieldsThrown(() => fullText.rank(vector, query, typo))).toEqual(['normalisation']);
   });
 });
 
@@ -436,7 +427,7 @@ describe('headline', () => {
 
   it('refuses bad options, naming the option', () => {
     const invalid = (options: object) =>
-      invalidFields(() =>
+      invalidFieldsThrown(() =>
         fullText.headline('english', content, elephant(), options as fullText.HeadlineOptions),
       );
     expect(invalid({ startSel: '<b class="x">' })).toEqual(['startSel']);
@@ -540,9 +531,9 @@ describe('text a person types', () => {
 
   it('refuses NUL, more than 100,000 characters and more than 5,000 words before any SQL', () => {
     for (const build of Object.values(builders)) {
-      expect(invalidFields(() => build('english', 'nul\u0000byte'))).toEqual(['text']);
-      expect(invalidFields(() => build('english', 'x'.repeat(100_001)))).toEqual(['text']);
-      expect(invalidFields(() => build('english', 'b '.repeat(5_001)))).toEqual(['text']);
+      expect(invalidFieldsThrown(() => build('english', 'nul\u0000byte'))).toEqual(['text']);
+      expect(invalidFieldsThrown(() => build('english', 'x'.repeat(100_001)))).toEqual(['text']);
+      expect(invalidFieldsThrown(() => build('english', 'b '.repeat(5_001)))).toEqual(['text']);
       expect(() => build('english', 'b '.repeat(5_000))).not.toThrow();
     }
   });
@@ -595,21 +586,12 @@ describe('configurations', () => {
       'x'.repeat(64),
     ];
     for (const helper of helpers) {
-      for (const config of malformed) expect(invalidFields(() => helper(config))).toEqual(['config']);
+      for (const config of malformed) expect(invalidFieldsThrown(() => helper(config))).toEqual(['config']);
     }
   });
 });
 
 describe('the search index', () => {
-  /** Every index a plan (EXPLAIN (FORMAT JSON)) reads. */
-  function indexesIn(plan: unknown): string[] {
-    if (Array.isArray(plan)) return plan.flatMap(indexesIn);
-    if (!plan || typeof plan !== 'object') return [];
-    const node = plan as Record<string, unknown>;
-    const own = typeof node['Index Name'] === 'string' ? [node['Index Name']] : [];
-    return [...own, ...Object.values(node).flatMap(indexesIn)];
-  }
-
   async function explain(compiled: { sql: string; parameters: readonly unknown[] }): Promise<string[]> {
     const rows = await db.executeRaw<{ 'QUERY PLAN': unknown }>(
       `EXPLAIN (FORMAT JSON) ${compiled.sql}`,

@@ -11,6 +11,7 @@ import { createDatabase, type Database } from '../../src/database/database.js';
 import { DatabaseError, ValidationError } from '../../src/errors/classes.js';
 import type { PostMetadata } from '../../src/repositories/post-metadata.js';
 import * as jsonb from '../../src/sql/jsonb.js';
+import { indexesIn } from '../support/explain.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
@@ -667,15 +668,6 @@ describe('deep values', () => {
 });
 
 describe('the GIN index on metadata (jsonb_ops)', () => {
-  /** The indexes a plan reads, from EXPLAIN (FORMAT JSON). */
-  function indexesIn(plan: unknown): string[] {
-    if (Array.isArray(plan)) return plan.flatMap(indexesIn);
-    if (plan === null || typeof plan !== 'object') return [];
-    const node = plan as Record<string, unknown>;
-    const own = typeof node['Index Name'] === 'string' ? [node['Index Name']] : [];
-    return [...own, ...Object.values(node).flatMap(indexesIn)];
-  }
-
   async function indexesFor(condition: RawBuilder<boolean>): Promise<string[]> {
     const rows = await db.kysely
       .selectFrom('pg_posts as p')

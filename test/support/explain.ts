@@ -98,3 +98,12 @@ export async function indexTables(client: pg.ClientBase, schema = 'public'): Pro
   );
   return new Map(rows.map((row) => [row.index, row.table]));
 }
+
+/** Every index a plan reads, from EXPLAIN (FORMAT JSON)'s output as it comes: lists, plans and nodes at any depth. */
+export function indexesIn(plan: unknown): string[] {
+  if (Array.isArray(plan)) return plan.flatMap(indexesIn);
+  if (plan === null || typeof plan !== 'object') return [];
+  const node = plan as Record<string, unknown>;
+  const own = typeof node['Index Name'] === 'string' ? [node['Index Name']] : [];
+  return [...own, ...Object.values(node).flatMap(indexesIn)];
+}

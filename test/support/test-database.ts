@@ -118,3 +118,21 @@ export async function createEmptyDatabase(adminUrl: string, name: string): Promi
   }
   return databaseUrl(adminUrl, name);
 }
+
+/**
+ * Empty databases (no migrations) for a file's migration tests: call at the top of the file; each call
+ * of the function it returns creates one named `<prefix>_…` and gives its URL. All are dropped after
+ * the file.
+ */
+export function useEmptyDatabases(prefix: string): () => Promise<string> {
+  const adminUrl = inject('adminUrl');
+  const created: string[] = [];
+  afterAll(async () => {
+    for (const name of created) await dropDatabase(adminUrl, name);
+  });
+  return () => {
+    const name = uniqueDatabaseName(prefix);
+    created.push(name);
+    return createEmptyDatabase(adminUrl, name);
+  };
+}

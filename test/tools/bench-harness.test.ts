@@ -17,18 +17,12 @@ import {
 import { formatConsole, formatMarkdown, summarizeTargets, writeResults } from '../../bench/harness/report.js';
 import { percentile, summarizeLatencies } from '../../bench/harness/statistics.js';
 import type { BenchCase, BenchMeta, CaseResult, SuiteResult, Variant } from '../../bench/harness/types.js';
+import { sleep } from '../support/sleep.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'shared-db-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// Node's timers may fire up to a millisecond early by performance.now()'s clock, so this waits
-// until that clock has really moved `ms` on: the latencies asserted below are lower bounds.
-async function sleep(ms: number): Promise<void> {
-  const until = performance.now() + ms;
-  for (let left = ms; left > 0; left = until - performance.now()) {
-    await new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(left)));
-  }
-}
+// The latencies asserted below are lower bounds: sleep() waits until performance.now() has moved `ms` on.
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 

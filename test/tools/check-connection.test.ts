@@ -21,6 +21,7 @@ import type { Environment } from '../../src/config/settings.js';
 import { createDatabase } from '../../src/database/database.js';
 import { consoleLogger } from '../../src/logging/logger.js';
 import { databaseUrl } from '../support/database-url.js';
+import { tableCounts } from '../support/row-counts.js';
 import {
   cloneDatabase,
   dropDatabase,
@@ -94,17 +95,6 @@ async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>):
   }
 }
 
-async function rowCounts(url: string): Promise<Record<string, number>> {
-  return withAdmin(url, async (client) => {
-    const { rows } = await client.query<Record<string, number>>(
-      `SELECT (SELECT count(*) FROM public.pg_users)::int AS users,
-              (SELECT count(*) FROM public.pg_posts)::int AS posts,
-              (SELECT count(*) FROM public.pg_roles)::int AS roles`,
-    );
-    return rows[0] ?? {};
-  });
-}
-
 /** Whether the server rejects a wrong password (false under trust authentication). */
 async function serverChecksPasswords(): Promise<boolean> {
   const url = new URL(inject('adminUrl'));
@@ -136,7 +126,7 @@ describe('npm run db:check', () => {
     expect(run.output).toContain('✔ read the user back with its posts and roles in one statement');
     expect(run.output).toContain('✅ PostgreSQL connection OK');
     expect(run.code).toBe(0);
-    expect(await rowCounts(testDb.url)).toEqual({ users: 0, posts: 0, roles: 0 });
+    expect(await tableCounts(testDb.url)).toEqual({ users: 0, posts: 0, roles: 0 });
   });
 
   it.concurrent('names host:port when nothing listens there, without the password', async ({ expect }) => {
@@ -199,7 +189,7 @@ describe('npm run db:check', () => {
       expect(run.output).toMatch(/✔ insert a post .*\n✗ insert role db-check /);
       expect(run.code).not.toBe(0);
       expect(run.reasons[0]).toMatch(/violates check constraint "no_check".*\(SQLSTATE 23514\)/);
-      expect(await rowCounts(url)).toEqual({ users: 0, posts: 0, roles: 0 });
+      expect(await tableCounts(url)).toEqual({ users: 0, posts: 0, roles: 0 });
     });
   });
 });

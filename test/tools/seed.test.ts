@@ -25,6 +25,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { ValidationError } from '../../src/errors/classes.js';
 import { migrate } from '../../src/migrate/migrate.js';
+import { tableCounts } from '../support/row-counts.js';
 import { runScript } from '../support/run-script.js';
 import {
   createEmptyDatabase,
@@ -57,15 +58,6 @@ afterAll(async () => {
 const seed = (options: Partial<SeedOptions> = {}) =>
   seedDatabase(testDb.url, { users: USERS, postsPerUser: POSTS_PER_USER, ...options });
 
-async function counts(schema = 'public'): Promise<{ users: number; posts: number; roles: number }> {
-  const { rows } = await admin.query(
-    `SELECT (SELECT count(*) FROM ${schema}.pg_users)::int AS users,
-            (SELECT count(*) FROM ${schema}.pg_posts)::int AS posts,
-            (SELECT count(*) FROM ${schema}.pg_roles)::int AS roles`,
-  );
-  return rows[0];
-}
-
 /** One md5 over every column of every row of the three tables, in id order. */
 async function digest(): Promise<string> {
   const { rows } = await admin.query(
@@ -86,7 +78,7 @@ describe('seedDatabase', () => {
 
   it('writes the asked-for users and posts, roles for everyone, and says so in its summary', async () => {
     summary = await seed();
-    const rows = await counts();
+    const rows = await tableCounts(testDb.url);
     expect(rows.users).toBe(USERS);
     expect(rows.posts).toBe(POSTS);
     // Everyone is a 'user'; some are also editors, moderators or admins.
@@ -240,7 +232,7 @@ describe('a seed that fails half-way', () => {
         DROP FUNCTION seed_test_reject();
         DROP SEQUENCE seed_test_posts;`);
     }
-    expect(await counts()).toEqual({ users: 0, posts: 0, roles: 0 });
+    expect(await tableCounts(testDb.url)).toEqual({ users: 0, posts: 0, roles: 0 });
   });
 
   it('leaves nothing when its connection is killed during the load', async () => {
@@ -258,7 +250,7 @@ describe('a seed that fails half-way', () => {
     await killed;
     await client.end().catch(() => undefined);
     expect(killed).toBeDefined();
-    expect(await counts()).toEqual({ users: 0, posts: 0, roles: 0 });
+    expect(await tableCounts(testDb.url)).toEqual({ users: 0, posts: 0, roles: 0 });
   });
 
   it('leaves nothing when its progress callback throws', async () => {
@@ -268,7 +260,7 @@ describe('a seed that fails half-way', () => {
     await expect(seedDatabase(testDb.url, { users: USERS, postsPerUser: 5, onProgress })).rejects.toThrow(
       'callback failed',
     );
-    expect(await counts()).toEqual({ users: 0, posts: 0, roles: 0 });
+    expect(await tableCounts(testDb.url)).toEqual({ users: 0, posts: 0, roles: 0 });
   });
 });
 
@@ -335,7 +327,7 @@ describe('what the seeded posts are good for', () => {
     await migrate(parseConnectionUrl(url, 'test'), { direction: 'up' });
     const summary = await seedDatabase(url, { users: 20, postsPerUser: 3 });
     expect(summary.schema).toBe('seed_tenant');
-    expect(await counts('seed_tenant')).toMatchObject({ users: 20, posts: 60 });
+    expect(await tableCounts(testDb.url, 'seed_tenant')).toMatchObject({ users: 20, posts: 60 });
     expect(await digest()).toBe(before);
   });
 });
@@ -358,7 +350,7 @@ describe('npm run db:seed', () => {
       expect(run.output).toMatch(cases[index]?.[1] as RegExp);
       expect(run.output).toContain('usage: npm run db:seed -- --users N');
     });
-    expect(await counts()).toEqual({ users: 0, posts: 0, roles: 0 });
+    expect(await tableCounts(testDb.url)).toEqual({ users: 0, posts: 0, roles: 0 });
   });
 
   it('seeds the configured database and prints the summary', async () => {
@@ -369,16 +361,16 @@ describe('npm run db:seed', () => {
     expect(run.output).toContain('rows/s');
     // Not a terminal: a progress line per tenth instead of a bar.
     expect(run.output).toContain('100% (240 of 240 users+posts)');
-    expect(await counts()).toMatchObject({ users: 40, posts: 200 });
+    expect(await tableCounts(testDb.url)).toMatchObject({ users: 40, posts: 200 });
   });
 
   it('refuses the now non-empty database without --reset (exit 1), and reseeds with it', async () => {
     const refused = await seedCli(['--users', '10']);
     expect(refused.code).toBe(1);
     expect(refused.output).toContain('already has data');
-    expect(await counts()).toMatchObject({ users: 40, posts: 200 });
+    expect(await tableCounts(testDb.url)).toMatchObject({ users: 40, posts: 200 });
     const reset = await seedCli(['--users', '10', '--posts-per-user', '1', '--reset']);
     expect(reset.code, reset.output).toBe(0);
-    expect(await counts()).toMatchObject({ users: 10, posts: 10 });
+    expect(await tableCounts(testDb.url)).toMatchObject({ users: 10, posts: 10 });
   });
 });
