@@ -10,11 +10,11 @@ import { NotFoundError, ValidationError } from '../../src/errors/classes.js';
 import type { Post, User } from '../../src/repositories/models.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { setCreatedAt } from '../support/created-at.js';
-import { invalidFieldsRejected } from '../support/invalid-fields.js';
 import { newUser } from '../support/new-user.js';
 import { sleep } from '../support/sleep.js';
 import { withStatementsSent } from '../support/statements-sent.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { invalidFieldsRejected } from '../support/validation-error.js';
 
 const testDb = useTestDatabase();
 let db: Database;

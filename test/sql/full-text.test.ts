@@ -11,8 +11,8 @@ import { createDatabase, type Database } from '../../src/database/database.js';
 import { DatabaseError } from '../../src/errors/classes.js';
 import * as fullText from '../../src/sql/full-text.js';
 import { indexesIn } from '../support/explain.js';
-import { invalidFieldsThrown } from '../support/invalid-fields.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { invalidFieldsThrown } from '../support/validation-error.js';
 
 const testDb = useTestDatabase();
 let db: Database;
