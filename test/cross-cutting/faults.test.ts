@@ -12,13 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedServer } from '../../scripts/lib/embedded-server.js';
 import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import type { Environment } from '../../src/config/settings.js';
-import {
-  type CreateDatabaseOptions,
-  createDatabase,
-  type Database,
-  type QueryEvent,
-} from '../../src/database/database.js';
+import { createDatabase, type Database, type QueryEvent } from '../../src/database/database.js';
 import {
   ConnectionError,
   DisconnectedError,
@@ -28,7 +22,7 @@ import {
   ValidationError,
 } from '../../src/errors/classes.js';
 import { migrate } from '../../src/migrate/migrate.js';
-import { terminateBackends, waitForBackend, withApplicationName } from '../support/backends.js';
+import { terminateBackends, waitForBackend } from '../support/backends.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { openDatabases } from '../support/open-databases.js';
 import { rejection } from '../support/rejection.js';
@@ -38,11 +32,7 @@ import { useTestDatabase } from '../support/test-database.js';
 import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
-const database = openDatabases(testDb);
-
-/** A database whose connections carry `name` as application_name, so a test can find its backends. */
-const named = (name: string, extra: Environment = {}, options: CreateDatabaseOptions = {}) =>
-  database({ POSTGRES_PRISMA_URL: withApplicationName(testDb.url, name), ...extra }, options);
+const { database, named } = openDatabases(testDb);
 
 /** Terminates the backends of `name` once one is in `state` (running `query`, when given). */
 async function terminateWhen(

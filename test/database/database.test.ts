@@ -12,7 +12,7 @@ import { sleep } from '../support/sleep.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
-const database = openDatabases(testDb);
+const { database } = openDatabases(testDb);
 
 const adminQuery = <Row extends pg.QueryResultRow = Record<string, unknown>>(
   text: string,

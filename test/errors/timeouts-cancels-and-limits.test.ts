@@ -6,10 +6,9 @@
  */
 import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
-import type { Environment } from '../../src/config/settings.js';
-import { createDatabase, type Database } from '../../src/database/database.js';
+import { createDatabase } from '../../src/database/database.js';
 import {
   BackendTerminatedError,
   ConnectionError,
@@ -22,65 +21,15 @@ import {
 } from '../../src/errors/classes.js';
 import { SqlState } from '../../src/errors/sql-state.js';
 import { toDatabaseError } from '../../src/errors/to-database-error.js';
+import { signalBackends, waitForBackend } from '../support/backends.js';
 import { collectingLogger } from '../support/collecting-logger.js';
+import { openDatabases } from '../support/open-databases.js';
 import { queryOnce } from '../support/query-once.js';
+import { rejection } from '../support/rejection.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
-const open: Database[] = [];
-
-afterAll(async () => {
-  await Promise.all(open.map((db) => db.disconnect()));
-});
-
-/**
- * A database on the server itself (not through PgBouncer), whose connections carry `name` as
- * application_name so the test can find their backends.
- */
-function named(name: string, extra: Environment = {}): Database {
-  const url = new URL(testDb.url);
-  url.searchParams.set('application_name', name);
-  const db = createDatabase(loadConfig(testDb.env({ POSTGRES_PRISMA_URL: url.toString(), ...extra })), {
-    logger: collectingLogger(),
-  });
-  open.push(db);
-  return db;
-}
-
-/** The error `work` rejects with (fails the test when it resolves). */
-async function rejection(work: Promise<unknown>): Promise<Error> {
-  return work.then(
-    () => expect.fail('expected a rejection'),
-    (error: unknown) => error as Error,
-  );
-}
-
-/** Waits until the one backend of `name` is in `state`, running a statement LIKE `query`. */
-async function waitForBackend(name: string, state: 'active' | 'idle in transaction', query = '%') {
-  await expect
-    .poll(
-      async () =>
-        (
-          await queryOnce(
-            testDb.url,
-            'SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = $2 AND query LIKE $3',
-            [name, state, query],
-          )
-        ).length,
-      { timeout: 5000, interval: 20 },
-    )
-    .toBe(1);
-}
-
-/** Signals every backend of `name` with `signal` (pg_cancel_backend or pg_terminate_backend). */
-async function signalBackends(name: string, signal: 'pg_cancel_backend' | 'pg_terminate_backend') {
-  const rows = await queryOnce<{ ok: boolean }>(
-    testDb.url,
-    `SELECT ${signal}(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`,
-    [name],
-  );
-  expect(rows.map((row) => row.ok)).toContain(true);
-}
+const { named } = openDatabases(testDb);
 
 describe('57014: a statement timeout and a cancel request are told apart', () => {
   it("statementTimeoutMs: StatementTimeoutError, still a QueryTimeoutError, naming the limit's setting", async () => {
@@ -114,8 +63,8 @@ describe('57014: a statement timeout and a cancel request are told apart', () =>
     const db = named(name, { POSTGRES_POOL_MAX: '1' });
     for (const options of [{}, { statementTimeoutMs: 60_000 }]) {
       const running = rejection(db.executeRaw('SELECT pg_sleep(10)', [], options));
-      await waitForBackend(name, 'active', '%pg_sleep%');
-      await signalBackends(name, 'pg_cancel_backend');
+      await waitForBackend(testDb.url, name, 'active', '%pg_sleep%');
+      expect(await signalBackends(testDb.url, name, 'pg_cancel_backend')).toContain(true);
       const error = await running;
       expect(error).toBeInstanceOf(QueryCancelledError);
       expect(error).toBeInstanceOf(QueryTimeoutError);
@@ -149,8 +98,8 @@ describe('57P01: a terminated backend', () => {
     const name = `errors_terminate_${createId()}`;
     const db = named(name, { POSTGRES_POOL_MAX: '1' });
     const running = rejection(db.executeRaw('SELECT pg_sleep(10)'));
-    await waitForBackend(name, 'active', '%pg_sleep%');
-    await signalBackends(name, 'pg_terminate_backend');
+    await waitForBackend(testDb.url, name, 'active', '%pg_sleep%');
+    expect(await signalBackends(testDb.url, name, 'pg_terminate_backend')).toContain(true);
     const error = await running;
     expect(error).toBeInstanceOf(BackendTerminatedError);
     expect(error).toBeInstanceOf(ConnectionError);
@@ -175,8 +124,8 @@ describe('57P01: a terminated backend', () => {
         await tx.executeRaw('SELECT 2');
       }),
     );
-    await waitForBackend(name, 'idle in transaction');
-    await signalBackends(name, 'pg_terminate_backend');
+    await waitForBackend(testDb.url, name, 'idle in transaction');
+    expect(await signalBackends(testDb.url, name, 'pg_terminate_backend')).toContain(true);
     // The session is gone (the client has been told) before the callback goes on.
     await expect
       .poll(

@@ -22,7 +22,7 @@ import { useTestDatabase } from '../support/test-database.js';
 import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
-const database = openDatabases(testDb);
+const { database } = openDatabases(testDb);
 
 describe("query events: db.on('query')", () => {
   it('reports repository calls, executeRaw, db.kysely queries and every statement of a transaction', async () => {

@@ -7,18 +7,16 @@ import { createDatabase, type Database } from '../../src/database/database.js';
 import { ValidationError } from '../../src/errors/classes.js';
 import { planSearch, searchQuery } from '../../src/repositories/post-search.js';
 import { collectingLogger } from '../support/collecting-logger.js';
+import { statementsSent } from '../support/statements-sent.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
-const logger = collectingLogger();
 let db: Database;
 let author: { id: string };
 let otherAuthor: { id: string };
 
-const statements = () => logger.lines.filter((line) => line.message === 'query').length;
-
 beforeAll(async () => {
-  db = createDatabase(loadConfig(testDb.env({ DATABASE_LOG_LEVEL: 'debug' })), { logger });
+  db = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger() });
   author = await db.users.create({ email: `${createId()}@example.com`, name: 'Ada' });
   otherAuthor = await db.users.create({ email: `${createId()}@example.com`, name: 'Grace' });
   const post = (title: string, content: string, extra: { published?: boolean; authorId?: string } = {}) =>
@@ -116,9 +114,10 @@ describe('posts.search', () => {
 
   it('is one statement once the server’s configurations are known', async () => {
     await db.posts.search('elephant');
-    const before = statements();
-    await db.posts.search('elephant', { includeUnpublished: true });
-    expect(statements() - before).toBe(1);
+    const statements = await statementsSent(db, () =>
+      db.posts.search('elephant', { includeUnpublished: true }),
+    );
+    expect(statements).toHaveLength(1);
   });
 
   it.each([

@@ -37,12 +37,23 @@ export async function waitForBackend(
     .toBe(1);
 }
 
-/** Terminates every backend of `name`: pg_terminate_backend's answer for each (true when it was signalled). */
-export async function terminateBackends(adminUrl: string, name: string): Promise<boolean[]> {
+/**
+ * Sends every backend of `name` a cancel request (pg_cancel_backend) or terminates it
+ * (pg_terminate_backend): the answer for each, true when it was signalled.
+ */
+export async function signalBackends(
+  adminUrl: string,
+  name: string,
+  signal: 'pg_cancel_backend' | 'pg_terminate_backend',
+): Promise<boolean[]> {
   const rows = await queryOnce<{ ok: boolean }>(
     adminUrl,
-    'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1',
+    `SELECT ${signal}(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`,
     [name],
   );
   return rows.map((row) => row.ok);
 }
+
+/** Terminates every backend of `name`, as a crash or an administrator would: true for each signalled. */
+export const terminateBackends = (adminUrl: string, name: string): Promise<boolean[]> =>
+  signalBackends(adminUrl, name, 'pg_terminate_backend');
