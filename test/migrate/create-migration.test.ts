@@ -2,26 +2,16 @@
  * createMigration(name, { dir }): a file in the service's own folder, numbered after its newest, never
  * replacing one; bad names and folders refused with nothing written.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors/classes.js';
 import { createMigration } from '../../src/migrate/create-migration.js';
 import { MIGRATIONS_DIR } from '../../src/migrate/migrate.js';
+import { useTempFolders } from '../support/temp-folders.js';
 
-const folders: string[] = [];
-
-afterAll(async () => {
-  for (const folder of folders) await rm(folder, { recursive: true, force: true });
-});
-
-async function folder(files: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'shared-db-create-migration-'));
-  folders.push(dir);
-  for (const [name, source] of Object.entries(files)) await writeFile(join(dir, name), source);
-  return dir;
-}
+/** A service's migrations folder holding the files given (name → source). */
+const folder = useTempFolders('shared-db-create-migration-');
 
 async function refused(
   create: () => Promise<string>,

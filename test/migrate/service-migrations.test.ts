@@ -2,47 +2,28 @@
  * A service's own migrations (`migrate({ dir })`): run after the package's, recorded in a table of their
  * own, reverted alone, under the same run lock; bad folders and tables refused before anything changes.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { ConfigError, MigrationInProgressError } from '../../src/errors/classes.js';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
 import { DEFAULT_SERVICE_MIGRATIONS_TABLE } from '../../src/migrate/service-migrations.js';
+import { settingsFor } from '../support/connection-settings.js';
 import { queryOnce as query } from '../support/query-once.js';
-import { createEmptyDatabase, dropDatabase, uniqueDatabaseName } from '../support/test-database.js';
+import { useTempFolders } from '../support/temp-folders.js';
+import { useEmptyDatabases } from '../support/test-database.js';
 
-const adminUrl = inject('adminUrl');
-const databases: string[] = [];
-const folders: string[] = [];
-const settingsFor = (url: string) => parseConnectionUrl(url, 'TEST_DATABASE_URL');
+const emptyDatabase = useEmptyDatabases('shared_db_service_migrations');
+/** A service's migrations folder holding the files given (name → source). */
+const serviceFolder = useTempFolders('shared-db-service-migrations-');
 const PACKAGE_MIGRATIONS = (await readdir(MIGRATIONS_DIR))
   .filter((file) => file.endsWith('.ts'))
   .sort()
   .map((file) => file.replace(/\.ts$/, ''));
 /** The public surface, as a service's migration imports it (here by path: the folder is outside the package). */
 const INDEX = resolve('src/index.js');
-
-afterAll(async () => {
-  for (const name of databases) await dropDatabase(adminUrl, name);
-  for (const folder of folders) await rm(folder, { recursive: true, force: true });
-});
-
-async function emptyDatabase(): Promise<string> {
-  const name = uniqueDatabaseName('shared_db_service_migrations');
-  databases.push(name);
-  return createEmptyDatabase(adminUrl, name);
-}
-
-/** A service's migrations folder holding `files` (name → source). */
-async function serviceFolder(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'shared-db-service-migrations-'));
-  folders.push(dir);
-  for (const [name, source] of Object.entries(files)) await writeFile(join(dir, name), source);
-  return dir;
-}
 
 const NOTES = '1800000000000_add-notes';
 const NOTES_INDEX = '1800000000001_index-notes-concurrently';
