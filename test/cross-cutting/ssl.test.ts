@@ -388,7 +388,7 @@ describe.skipIf(openssl === undefined)('against PostgreSQL with and without TLS'
               [applicationName],
             );
             ssl = rows[0]?.ssl;
-            if (ssl === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+            if (ssl === undefined) await sleep(25);
           }
         } finally {
           await holder.query('SELECT pg_advisory_unlock($1::bigint)', lockKey);
