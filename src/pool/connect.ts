@@ -9,7 +9,7 @@ import type { ConnectionSettings } from '../config/settings.js';
 import { ConnectionError } from '../errors/classes.js';
 import { toDatabaseError } from '../errors/to-database-error.js';
 import { toPgClientConfig } from './pg-client-config.js';
-import { SslModePool, shouldFallBack, sslAttempts } from './ssl-mode.js';
+import { firstThatConnects, SslModePool, sslAttempts } from './ssl-mode.js';
 
 export interface ConnectClientOptions {
   /**
@@ -37,18 +37,17 @@ export async function connectClient(
   const config = toPgClientConfig(settings);
   const attempts = sslAttempts(settings.ssl, settings.host);
   const onError = options.onError ?? (() => {});
-  for (const [index, ssl] of attempts.entries()) {
-    // A client connects only once: each attempt is a new one.
-    const client = new pg.Client({ ...config, ssl });
-    client.on('error', onError);
-    try {
+  try {
+    return await firstThatConnects(attempts, async (ssl) => {
+      // A client connects only once: each attempt is a new one.
+      const client = new pg.Client({ ...config, ssl });
+      client.on('error', onError);
       await client.connect();
       return client;
-    } catch (error) {
-      if (index === attempts.length - 1 || !shouldFallBack(error, ssl)) throw connectionFailure(error);
-    }
+    });
+  } catch (error) {
+    throw connectionFailure(error);
   }
-  throw new Error('connectClient: sslAttempts gave no attempt');
 }
 
 /**

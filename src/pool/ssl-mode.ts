@@ -12,6 +12,7 @@ import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { SslSettings } from '../config/settings.js';
 import { ConfigError } from '../errors/classes.js';
+import { errorCode } from '../errors/error-code.js';
 import { SqlState } from '../errors/sql-state.js';
 
 /** node-postgres's `ssl` for one connection attempt: TLS options, or false for no TLS. */
@@ -74,9 +75,28 @@ export function sslAttempts(settings: SslSettings, host: string): SslAttempt[] {
  * Anything else (unreachable server, wrong password, a certificate that fails verification) is final.
  */
 export function shouldFallBack(error: unknown, attempt: SslAttempt | boolean | undefined): boolean {
-  const refused = errorField(error, 'code') === SqlState.invalidAuthorizationSpecification;
+  const refused = errorCode(error) === SqlState.invalidAuthorizationSpecification;
   if (!attempt) return refused;
-  return refused || errorField(error, 'message') === SERVER_WITHOUT_TLS;
+  return refused || errorMessage(error) === SERVER_WITHOUT_TLS;
+}
+
+/**
+ * Connects with each of `attempts` in turn and returns the first connection made. A failed attempt is
+ * followed by the next only when `shouldFallBack` says so; otherwise, and after the last, its error is
+ * thrown as it is.
+ */
+export async function firstThatConnects<T>(
+  attempts: readonly SslAttempt[],
+  connect: (ssl: SslAttempt) => Promise<T>,
+): Promise<T> {
+  for (const [index, ssl] of attempts.entries()) {
+    try {
+      return await connect(ssl);
+    } catch (error) {
+      if (index === attempts.length - 1 || !shouldFallBack(error, ssl)) throw error;
+    }
+  }
+  throw new Error('firstThatConnects: no ssl attempt to make');
 }
 
 type ConnectCallback = (
@@ -140,18 +160,13 @@ export class SslModePool extends pg.Pool {
 
   /** Makes the attempts in order; the first that connects becomes the pool's `ssl`. */
   async #choose(): Promise<pg.PoolClient> {
-    for (const [index, ssl] of this.#attempts.entries()) {
+    const client = await firstThatConnects(this.#attempts, (ssl) => {
       // Read by the pool when it creates the client.
       this.options.ssl = ssl;
-      try {
-        const client = await super.connect();
-        this.#known = true;
-        return client;
-      } catch (error) {
-        if (index === this.#attempts.length - 1 || !shouldFallBack(error, ssl)) throw error;
-      }
-    }
-    throw new Error('SslModePool: no attempts');
+      return super.connect();
+    });
+    this.#known = true;
+    return client;
   }
 }
 
@@ -176,14 +191,12 @@ function readPem(path: string, name: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(name, `cannot read ${path} (${String(errorField(error, 'code'))})`, {
+    throw new ConfigError(name, `cannot read ${path} (${String(errorCode(error))})`, {
       cause: error,
     });
   }
 }
 
-function errorField(error: unknown, field: 'code' | 'message'): unknown {
-  return typeof error === 'object' && error !== null && field in error
-    ? (error as Record<string, unknown>)[field]
-    : undefined;
+function errorMessage(error: unknown): unknown {
+  return typeof error === 'object' && error !== null && 'message' in error ? error.message : undefined;
 }
