@@ -2,13 +2,13 @@
  * A corpus of nasty strings through every repository method that takes text or JSON: each is stored and
  * matched literally, and nothing ends in an SQL error; the only error allowed is a typed ValidationError.
  */
-import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { ValidationError } from '../../src/errors/classes.js';
 import type { JsonValue } from '../../src/sql/jsonb.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 let db: Database;
@@ -62,7 +62,7 @@ describe.each(HOSTILE_STRINGS.map((text, index) => [index, text] as const))(
   'hostile string #%i',
   (_, text) => {
     it('is stored and matched literally by users and roles', async () => {
-      const email = `${createId()}@example.com`;
+      const email = uniqueEmail();
       if (text.length > 200) {
         // Longer than a name may be: refused, typed, before any SQL.
         await expect(db.users.create({ email, name: text })).rejects.toBeInstanceOf(ValidationError);
@@ -88,7 +88,7 @@ describe.each(HOSTILE_STRINGS.map((text, index) => [index, text] as const))(
     });
 
     it('is stored and matched literally by posts, as text and as JSON keys and values', async () => {
-      const author = await db.users.create({ email: `${createId()}@example.com` });
+      const author = await db.users.create({ email: uniqueEmail() });
       if (text.length > 300) {
         await expect(db.posts.create({ title: text, authorId: author.id })).rejects.toBeInstanceOf(
           ValidationError,
@@ -140,7 +140,7 @@ describe.each(HOSTILE_STRINGS.map((text, index) => [index, text] as const))(
 
 describe('extreme JSON', () => {
   it('stores and finds a 64-level nested object with hostile keys', async () => {
-    const author = await db.users.create({ email: `${createId()}@example.com` });
+    const author = await db.users.create({ email: uniqueEmail() });
     const metadata = { deep: nested(64) };
     const post = await db.posts.create({ title: 'deep', authorId: author.id, metadata: metadata as never });
     expect((await db.posts.getById(post.id)).metadata).toEqual(metadata);
@@ -150,7 +150,7 @@ describe('extreme JSON', () => {
   });
 
   it('refuses what PostgreSQL cannot store with a ValidationError, writing nothing', async () => {
-    const author = await db.users.create({ email: `${createId()}@example.com` });
+    const author = await db.users.create({ email: uniqueEmail() });
     for (const bad of ['\u0000', `a\u0000b`]) {
       const attempt = await allowed(
         db.posts.create({ title: 't', authorId: author.id, metadata: { [bad]: 1 } }),

@@ -3,7 +3,6 @@
  * That role cannot change the schema.
  */
 import { randomBytes } from 'node:crypto';
-import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applicationRoleGrants } from '../../scripts/lib/least-privilege.js';
@@ -11,6 +10,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { DatabaseError } from '../../src/errors/classes.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 const role = `app_rw_${randomBytes(4).toString('hex')}`;
@@ -46,7 +46,7 @@ describe('an application role with row privileges only', () => {
     const [who] = await db.executeRaw<{ user: string }>('SELECT current_user AS user');
     expect(who?.user).toBe(role);
     const user = await db.users.create({
-      email: `${createId()}@example.com`,
+      email: uniqueEmail(),
       posts: [{ title: 'Least privilege', content: 'elephant', published: true }],
       roles: [{ name: 'author' }],
     });

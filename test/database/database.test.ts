@@ -10,6 +10,7 @@ import { openDatabases } from '../support/open-databases.js';
 import { queryOnce } from '../support/query-once.js';
 import { sleep } from '../support/sleep.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 const { database } = openDatabases(testDb);
@@ -30,7 +31,7 @@ beforeAll(() => {
   db = database();
 });
 
-async function insertUser(email = `${createId()}@example.com`) {
+async function insertUser(email = uniqueEmail()) {
   return db.kysely
     .insertInto('pg_users')
     .values({ id: createId(), email })
@@ -77,7 +78,7 @@ describe('the typed query builder', () => {
 describe('executeRaw', () => {
   it('binds $1-style parameters and keeps hostile text literal', async () => {
     const hostile = "x'); DROP TABLE pg_users; --";
-    const user = await insertUser(`${createId()}@example.com`);
+    const user = await insertUser(uniqueEmail());
     await db.executeRaw('UPDATE pg_users SET name = $1 WHERE id = $2', [hostile, user.id]);
     const rows = await db.executeRaw<{ name: string }>('SELECT name FROM pg_users WHERE id = $1', [user.id]);
     expect(rows).toEqual([{ name: hostile }]);
@@ -109,7 +110,7 @@ describe('executeRaw', () => {
 
 describe('transaction', () => {
   it('commits when the callback resolves', async () => {
-    const email = `${createId()}@example.com`;
+    const email = uniqueEmail();
     const id = await db.transaction(async (tx) => {
       const user = await tx.kysely
         .insertInto('pg_users')
@@ -129,7 +130,7 @@ describe('transaction', () => {
   });
 
   it('rolls everything back when the callback throws', async () => {
-    const email = `${createId()}@example.com`;
+    const email = uniqueEmail();
     await expect(
       db.transaction(async (tx) => {
         await tx.kysely.insertInto('pg_users').values({ id: createId(), email }).execute();

@@ -32,6 +32,7 @@ import { SqlState, sqlStateClass } from '../../src/errors/sql-state.js';
 import { keyColumns, toDatabaseError } from '../../src/errors/to-database-error.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 const clients: pg.Client[] = [];
@@ -73,7 +74,7 @@ afterAll(async () => {
   await Promise.all(clients.map((client) => client.end().catch(() => {})));
 });
 
-async function insertUser(email = `${createId()}@example.com`): Promise<string> {
+async function insertUser(email = uniqueEmail()): Promise<string> {
   const id = createId();
   await db.query('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [id, email]);
   return id;
@@ -128,7 +129,7 @@ describe('integrity violations', () => {
   it('reports the primary key column of a duplicate id', async () => {
     const id = await insertUser();
     const error = await failure(() =>
-      db.query('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [id, `${createId()}@example.com`]),
+      db.query('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [id, uniqueEmail()]),
     );
     expect(error).toBeInstanceOf(UniqueViolationError);
     expect(error).toMatchObject({ constraint: 'pg_users_pkey', columns: ['id'] });

@@ -27,6 +27,7 @@ import { openDatabases } from '../support/open-databases.js';
 import { queryOnce } from '../support/query-once.js';
 import { rejection } from '../support/rejection.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 const { named } = openDatabases(testDb);
@@ -146,7 +147,7 @@ describe('25P03: an idle-in-transaction timeout', () => {
   it('SET idle_in_transaction_session_timeout, then a longer pause in the callback: IdleInTransactionTimeoutError', async () => {
     const name = `errors_idle_${createId()}`;
     const db = named(name, { POSTGRES_POOL_MAX: '1' });
-    const email = `${createId()}@example.com`;
+    const email = uniqueEmail();
     const error = await rejection(
       db.transaction(async (tx) => {
         await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), email]);

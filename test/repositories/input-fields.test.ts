@@ -2,12 +2,12 @@
  * The fields every repository's input shares: text PostgreSQL cannot store is refused before it reaches
  * the server, naming the field; withDeleted and onlyDeleted exclude each other in every read.
  */
-import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { ValidationError } from '../../src/errors/classes.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 let db: Database;
@@ -15,7 +15,7 @@ let authorId: string;
 
 beforeAll(async () => {
   db = createDatabase(loadConfig(testDb.env()));
-  authorId = (await db.users.create({ email: `${createId()}@example.com` })).id;
+  authorId = (await db.users.create({ email: uniqueEmail() })).id;
 });
 afterAll(() => db.disconnect());
 
@@ -23,10 +23,10 @@ const NUL = '\u0000';
 
 describe('the NUL character', () => {
   it.each([
-    ['name', () => db.users.create({ email: `${createId()}@example.com`, name: `a${NUL}b` })],
+    ['name', () => db.users.create({ email: uniqueEmail(), name: `a${NUL}b` })],
     [
       'posts.0.content',
-      () => db.users.create({ email: `${createId()}@example.com`, posts: [{ title: 't', content: NUL }] }),
+      () => db.users.create({ email: uniqueEmail(), posts: [{ title: 't', content: NUL }] }),
     ],
     ['title', () => db.posts.create({ title: `x${NUL}`, authorId })],
     ['metadata', () => db.posts.create({ title: 't', authorId, metadata: { tags: [`a${NUL}`] } })],

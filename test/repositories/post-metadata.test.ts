@@ -1,5 +1,4 @@
 /** posts.findByMetadata and posts.updateMetadata: typed, literal, and index-backed. */
-import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_JSON_SQL } from '../../scripts/lib/spec-queries.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -9,6 +8,7 @@ import { planPage } from '../../src/query/pagination.js';
 import { matchesMetadata } from '../../src/repositories/post-metadata-sql.js';
 import { postsPageQuery } from '../../src/repositories/posts.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 let db: Database;
@@ -16,7 +16,7 @@ let authorId: string;
 
 beforeAll(async () => {
   db = createDatabase(loadConfig(testDb.env()));
-  authorId = (await db.users.create({ email: `${createId()}@example.com` })).id;
+  authorId = (await db.users.create({ email: uniqueEmail() })).id;
 });
 afterAll(() => db.disconnect());
 

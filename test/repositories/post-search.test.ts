@@ -1,5 +1,4 @@
 /** posts.search: ranked, filtered, paginated, safe for any input, and index-backed. */
-import { createId } from '@paralleldrive/cuid2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPEC_SEARCH_SQL } from '../../scripts/lib/spec-queries.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -9,6 +8,7 @@ import { planSearch, searchQuery } from '../../src/repositories/post-search.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { statementsSent } from '../support/statements-sent.js';
 import { useTestDatabase } from '../support/test-database.js';
+import { uniqueEmail } from '../support/unique-email.js';
 
 const testDb = useTestDatabase();
 let db: Database;
@@ -17,8 +17,8 @@ let otherAuthor: { id: string };
 
 beforeAll(async () => {
   db = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger() });
-  author = await db.users.create({ email: `${createId()}@example.com`, name: 'Ada' });
-  otherAuthor = await db.users.create({ email: `${createId()}@example.com`, name: 'Grace' });
+  author = await db.users.create({ email: uniqueEmail(), name: 'Ada' });
+  otherAuthor = await db.users.create({ email: uniqueEmail(), name: 'Grace' });
   const post = (title: string, content: string, extra: { published?: boolean; authorId?: string } = {}) =>
     db.posts.create({
       title,
@@ -58,7 +58,7 @@ describe('posts.search', () => {
 
   it('never shows soft-deleted posts nor the posts of a soft-deleted author', async () => {
     const extra = await db.users.create({
-      email: `${createId()}@example.com`,
+      email: uniqueEmail(),
       posts: [{ title: 'Mammoth notes', content: 'mammoth mammoth', published: true }],
     });
     expect((await db.posts.search('mammoth')).items).toHaveLength(1);
