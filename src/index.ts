@@ -53,6 +53,8 @@ export {
   StalePreparedStatementError,
   StatementTimeoutError,
   TooManyConnectionsError,
+  TransactionEndedError,
+  TransactionLeftOpenError,
   TransactionRollbackError,
   TransactionScopeError,
   UniqueViolationError,

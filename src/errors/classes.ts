@@ -6,6 +6,8 @@
  * ├─ ConfigError                         layer-errors.ts: raised by the layer itself
  * ├─ DisconnectedError
  * ├─ TransactionScopeError
+ * │  ├─ TransactionLeftOpenError          transaction-state-errors.ts: read from ReadyForQuery
+ * │  └─ TransactionEndedError
  * ├─ NotFoundError
  * ├─ ValidationError
  * ├─ ConnectionError                     connection-errors.ts: 08, 57P0x, 25P03, 53300, sockets
@@ -61,3 +63,4 @@ export {
   StalePreparedStatementError,
   TransactionRollbackError,
 } from './transaction-rollback-errors.js';
+export { TransactionEndedError, TransactionLeftOpenError } from './transaction-state-errors.js';

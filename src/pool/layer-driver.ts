@@ -32,29 +32,33 @@ class LayerDriver extends PostgresDriver {
     connection: DatabaseConnection,
     settings: TransactionSettings,
   ): Promise<void> {
-    await super.beginTransaction(connection, settings);
-    (connection as PooledConnection).inTransaction = true;
+    const c = connection as PooledConnection;
+    c.transactionIs('beginning');
+    try {
+      await super.beginTransaction(connection, settings);
+    } catch (error) {
+      c.transactionIs('none');
+      throw error;
+    }
+    c.transactionIs('open');
   }
 
+  // The transaction counts as ended before COMMIT is sent: the idle session it leaves is expected.
   override async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    try {
-      await super.commitTransaction(connection);
-    } finally {
-      (connection as PooledConnection).inTransaction = false;
-    }
+    (connection as PooledConnection).transactionIs('none');
+    await super.commitTransaction(connection);
   }
 
   // Not the base's: on failure it marks the connection for discard through a symbol private to Kysely.
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as PooledConnection;
+    c.transactionIs('none');
     try {
       await c.executeQuery(CompiledQuery.raw('rollback'));
     } catch (error) {
       // The session's state is unknown: close it rather than hand it to the next caller.
       c.discard();
       throw error;
-    } finally {
-      c.inTransaction = false;
     }
   }
 

@@ -4,9 +4,16 @@
  * statements when they are on (prepared-statements.ts), and survives the server closing it while it is
  * checked out (see `#lostWith`).
  */
+
+import type { EventEmitter } from 'node:events';
 import { CompiledQuery, type DatabaseConnection, type QueryResult } from 'kysely';
-import type pg from 'pg';
-import { ConnectionError, type DatabaseError } from '../errors/classes.js';
+import pg from 'pg';
+import {
+  ConnectionError,
+  type DatabaseError,
+  TransactionEndedError,
+  TransactionLeftOpenError,
+} from '../errors/classes.js';
 import { staleStatement } from '../errors/stale-statement.js';
 import { toDatabaseError } from '../errors/to-database-error.js';
 import type { ExecutedQuery, Logger } from '../logging/logger.js';
@@ -59,10 +66,31 @@ function send(
   statements: PreparedStatements | undefined,
 ): Promise<pg.QueryResult> {
   return new Promise((resolve, reject) => {
-    const done: QueryCallback = (error, result) => (error ? reject(error) : resolve(result));
+    const done: QueryCallback = (error, result) => {
+      if (!error) resolve(result);
+      else if (error instanceof pg.DatabaseError) afterReadyForQuery(client, () => reject(error));
+      else reject(error);
+    };
     if (statements) client.query(statements.query(text, params, done));
     else client.query(text, params as unknown[], done);
   });
+}
+
+/**
+ * Calls `then` once the server, after an error it sent, is ready again: its ReadyForQuery carries the
+ * transaction status the layer checks next (`getTransactionStatus`). pg calls back as soon as the error
+ * arrives, before that message; a server that ends the session after the error never sends it, so the
+ * connection's end counts too. Registered from pg's callback, so that message cannot have come yet.
+ */
+function afterReadyForQuery(client: pg.PoolClient, then: () => void): void {
+  const connection = (client as unknown as { connection: EventEmitter }).connection;
+  const done = () => {
+    connection.off('readyForQuery', done);
+    connection.off('end', done);
+    then();
+  };
+  connection.on('readyForQuery', done);
+  connection.on('end', done);
 }
 
 export interface PooledConnectionOptions {
@@ -76,8 +104,13 @@ export class PooledConnection implements DatabaseConnection {
   readonly #client: pg.PoolClient;
   readonly #options: PooledConnectionOptions;
   #inUse = false;
-  /** Between BEGIN and COMMIT or ROLLBACK (layer-driver.ts): a failed statement cannot be retried. */
-  inTransaction = false;
+  /**
+   * The transaction the layer opened (layer-driver.ts): `beginning` while BEGIN is sent, `open` until
+   * COMMIT or ROLLBACK is sent. What the server reports after each statement is checked against it.
+   */
+  #transaction: 'none' | 'beginning' | 'open' = 'none';
+  /** A statement of the caller's ended the layer's transaction: the rest of it is refused. */
+  #endedByCaller = false;
   /** Set when ROLLBACK itself failed: the connection is closed instead of going back to the pool. */
   #discard = false;
   /** The wait before this checkout, until its first statement carries it. */
@@ -109,15 +142,32 @@ export class PooledConnection implements DatabaseConnection {
     this.#waitMs = waitMs;
     this.#lostWith = undefined;
     this.#discard = false;
-    this.inTransaction = false;
+    this.#transaction = 'none';
+    this.#endedByCaller = false;
   }
 
-  /** Back to the pool; a lost or discarded connection is closed, never handed to the next caller. */
+  /** Inside a transaction of the layer's (or BEGIN on its way): a failed statement cannot be retried. */
+  get inTransaction(): boolean {
+    return this.#transaction !== 'none';
+  }
+
+  /** BEGIN is about to be sent, then has succeeded (`open`), or has failed or ended (`none`). */
+  transactionIs(state: 'beginning' | 'open' | 'none'): void {
+    this.#transaction = state;
+    if (state === 'none') this.#endedByCaller = false;
+  }
+
+  /**
+   * Back to the pool; a lost or discarded connection is closed, never handed to the next caller, and
+   * so is one the server last reported inside a transaction (the checks in `query` make that the
+   * exception; this is the last guard).
+   */
   release(): void {
     this.#inUse = false;
     const lost = this.#lostWith;
     this.#lostWith = undefined;
-    this.#client.release(lost instanceof Error ? lost : this.#discard ? true : undefined);
+    const notIdle = this.#client.getTransactionStatus() !== 'I';
+    this.#client.release(lost instanceof Error ? lost : this.#discard || notIdle ? true : undefined);
   }
 
   discard(): void {
@@ -161,6 +211,24 @@ export class PooledConnection implements DatabaseConnection {
       });
       throw keepStack(lost);
     }
+    if (this.#endedByCaller && this.#transaction === 'open') throw keepStack(new TransactionEndedError());
+    let result: pg.QueryResult;
+    try {
+      result = await this.#sendRetryingStale(text, params, prepare, wait);
+    } catch (error) {
+      await this.#checkTransactionState(error);
+      throw error;
+    }
+    await this.#checkTransactionState(undefined);
+    return result;
+  }
+
+  async #sendRetryingStale(
+    text: string,
+    params: readonly unknown[],
+    prepare: boolean,
+    wait: number,
+  ): Promise<pg.QueryResult> {
     const statements = prepare ? this.#options.statements : undefined;
     try {
       return await this.#timed(text, params, statements, wait);
@@ -173,6 +241,27 @@ export class PooledConnection implements DatabaseConnection {
       statements.wentStale(text, stale);
       if (this.inTransaction) throw error;
       return await this.#timed(text, params, statements, 0);
+    }
+  }
+
+  /**
+   * Compares the transaction status the server reported with the statement's ReadyForQuery to the
+   * layer's own: outside its transactions the session must be idle, inside one it must not be. A
+   * session left in a transaction is rolled back and discarded, so its work is never committed by a
+   * later caller and nobody inherits an aborted transaction; the call fails with `TransactionLeftOpenError`.
+   */
+  async #checkTransactionState(statementError: unknown): Promise<void> {
+    if (this.#lostWith !== undefined || this.#transaction === 'beginning') return;
+    const status = this.#client.getTransactionStatus();
+    const cause = statementError === undefined ? undefined : toDatabaseError(statementError);
+    if (this.#transaction === 'none' && (status === 'T' || status === 'E')) {
+      this.#discard = true;
+      await this.#timed('ROLLBACK', [], undefined, 0).catch(() => {});
+      throw keepStack(new TransactionLeftOpenError(status === 'T' ? 'open' : 'failed', { cause }));
+    }
+    if (this.#transaction === 'open' && status === 'I') {
+      this.#endedByCaller = true;
+      throw keepStack(new TransactionEndedError({ cause }));
     }
   }
 

@@ -35,6 +35,8 @@ import {
   type StartPgBouncerOptions,
   startPgBouncer,
 } from '../support/pgbouncer.js';
+import { queryOnce } from '../support/query-once.js';
+import { rejectionReason } from '../support/rejection.js';
 import { pgbouncerDatabaseUrl, useTestDatabase } from '../support/test-database.js';
 import { uniqueEmail } from '../support/unique-email.js';
 
@@ -322,6 +324,34 @@ describe.runIf(runsHere)('no session state', () => {
     expect(next).toEqual({ pid: timedOutOn, statement_timeout: defaultTimeout });
     // Outside a transaction too.
     await expect(db.executeRaw('SELECT pg_sleep(0.3)')).resolves.toHaveLength(1);
+  });
+
+  it('is not left behind by a raw BEGIN or a failed statement after one: no later client sees the transaction or 25P02', async () => {
+    const db = database({ POSTGRES_POOL_MAX: '1' });
+    const begun = await rejectionReason(db.executeRaw('BEGIN'));
+    expect(begun).toMatchObject({ name: 'TransactionLeftOpenError', state: 'open' });
+    const email = uniqueEmail();
+    await db.users.create({ email });
+    const failed = await rejectionReason(db.executeRaw('BEGIN; SELECT 1 / 0'));
+    expect(failed).toMatchObject({ name: 'TransactionLeftOpenError', state: 'failed' });
+    // Another client of PgBouncer, likely on the same server connection, and the layer's next calls.
+    const seen = await withClient(
+      async (client) =>
+        (await client.query('SELECT count(*)::int AS n FROM pg_users WHERE email = $1', [email])).rows,
+    );
+    expect(seen).toEqual([{ n: 1 }]);
+    for (let call = 0; call < 3; call += 1) {
+      await expect(
+        db.executeRaw('SELECT count(*)::int AS n FROM pg_users WHERE email = $1', [email]),
+      ).resolves.toEqual([{ n: 1 }]);
+    }
+    // No server connection of this database was left in a transaction.
+    const stuck = await queryOnce(
+      testDb.url,
+      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'",
+      [testDb.name],
+    );
+    expect(stuck).toEqual([]);
   });
 });
 
