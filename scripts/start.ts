@@ -16,8 +16,10 @@ import {
   type EmbeddedServer,
   isDetachedServerRunning,
   startEmbeddedServer,
+  startThrowAwayServer,
 } from './lib/embedded-server.js';
 import { runScript } from './lib/run-script.js';
+import { DataDirectoryUnreachableError } from './lib/server-reach.js';
 import { SPEC_USER_SUMMARY_SQL } from './lib/spec-queries.js';
 
 function localConfig(url: string): DatabaseConfig {
@@ -99,6 +101,22 @@ process.on('SIGINT', () => {
   interrupt.abort(new Error('interrupted'));
 });
 
+/**
+ * The development server; a throw-away one when its data directory is out of the server's reach (as root,
+ * in a home directory of mode 0700): the walk-through needs no data kept, and says why and what to change.
+ */
+async function startDevelopmentServer(): Promise<EmbeddedServer> {
+  try {
+    return await startEmbeddedServer(DEVELOPMENT_SERVER);
+  } catch (error) {
+    if (!(error instanceof DataDirectoryUnreachableError)) throw error;
+    console.log(`\n⚠ ${error.message}\n`);
+    const server = await startThrowAwayServer();
+    console.log(`Starting a throw-away embedded PostgreSQL on 127.0.0.1:${server.port} instead`);
+    return server;
+  }
+}
+
 runScript(async () => {
   let server: EmbeddedServer | undefined;
   let config: DatabaseConfig;
@@ -112,7 +130,7 @@ runScript(async () => {
     console.log(
       `No database configured: starting embedded PostgreSQL on 127.0.0.1:${DEVELOPMENT_SERVER.port}`,
     );
-    server = await startEmbeddedServer(DEVELOPMENT_SERVER);
+    server = await startDevelopmentServer();
     config = localConfig(await ensureDevelopmentDatabase(server));
   }
 

@@ -3,7 +3,7 @@
  * sent to it reaches the script itself.
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import type { Environment } from '../../src/config/settings.js';
 
 const tsxLoader = import.meta.resolve('tsx');
@@ -22,7 +22,7 @@ export function runScript(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', tsxLoader, join(process.cwd(), script as string), ...rest],
+      ['--import', tsxLoader, resolvePath(process.cwd(), script as string), ...rest],
       {
         cwd: options.cwd,
         env: { PATH: process.env.PATH, ...options.env },
