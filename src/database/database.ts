@@ -18,6 +18,7 @@ import {
 } from '../logging/logger.js';
 import { createConnectionPool, type PoolCounts } from '../pool/connection-pool.js';
 import { preparedRawQuery } from '../pool/pooled-connection.js';
+import { validateRawStatement } from '../query/input-rules.js';
 import { QueryCache, type RunCompiled } from '../query/query-cache.js';
 import {
   assertOutsideTransaction,
@@ -131,9 +132,14 @@ export interface CreateDatabaseOptions {
 
 type RawRunner = <Row>(text: string, params?: readonly unknown[], prepare?: boolean) => Promise<Row[]>;
 
+/**
+ * Raw SQL on `kysely`. Text or a parameter PostgreSQL would not receive exactly (NUL, a lone surrogate)
+ * is refused before it is sent: `pg` would send U+FFFD for a lone surrogate, changing the value unseen.
+ */
 function executeRawOn(kysely: Kysely<DB>): RawRunner {
   return <Row>(text: string, params: readonly unknown[] = [], prepare = false) =>
     withDatabaseErrors(async () => {
+      validateRawStatement(text, params);
       const query = prepare ? preparedRawQuery(text, params) : CompiledQuery.raw(text, [...params]);
       const result = await kysely.executeQuery<Row>(query);
       return [...result.rows];
@@ -172,6 +178,7 @@ function transactionScope(shared: SharedState) {
         if (ms === undefined) return raw<Row>(text, params, options.prepare);
         try {
           checkTimeout(ms, 'statementTimeoutMs');
+          validateRawStatement(text, params);
         } catch (error) {
           return Promise.reject(error);
         }
@@ -219,18 +226,23 @@ export function createDatabase(
   return {
     kysely,
     ...repositoriesOn(kysely, shared, pool.run),
-    executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) =>
-      rawOptions.statementTimeoutMs === undefined
-        ? executeRaw<Row>(text, params, rawOptions.prepare)
-        : runTransaction(
-            kysely,
-            owner,
-            scopeOf,
-            (tx) => tx.executeRaw<Row>(text, params, { prepare: rawOptions.prepare }),
-            {
-              statementTimeoutMs: rawOptions.statementTimeoutMs,
-            },
-          ),
+    executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) => {
+      if (rawOptions.statementTimeoutMs === undefined)
+        return executeRaw<Row>(text, params, rawOptions.prepare);
+      // Refused before the statement's transaction begins, so nothing at all is sent.
+      try {
+        validateRawStatement(text, params);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return runTransaction(
+        kysely,
+        owner,
+        scopeOf,
+        (tx) => tx.executeRaw<Row>(text, params, { prepare: rawOptions.prepare }),
+        { statementTimeoutMs: rawOptions.statementTimeoutMs },
+      );
+    },
     transaction: (fn, transactionOptions = {}) =>
       runTransaction(kysely, owner, scopeOf, fn, transactionOptions),
     on(event, listener) {

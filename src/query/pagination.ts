@@ -6,6 +6,7 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import { z } from 'zod';
 import { ValidationError } from '../errors/classes.js';
+import { storableString } from './input-rules.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
@@ -39,7 +40,10 @@ export interface PagePlan {
   after: Keyset | undefined;
 }
 
-const cursorSchema = z.tuple([z.enum(['asc', 'desc']), z.iso.datetime(), z.string().min(1)]);
+/** A cursor's row id: only what a row can have, so a forged cursor is refused, never sent changed. */
+export const cursorIdSchema = storableString(z.string().min(1));
+
+const cursorSchema = z.tuple([z.enum(['asc', 'desc']), z.iso.datetime(), cursorIdSchema]);
 
 /** Packs a cursor: opaque to callers, but plain JSON underneath. */
 export function packCursor(values: readonly unknown[]): string {

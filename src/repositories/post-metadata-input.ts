@@ -1,17 +1,15 @@
 /** What posts.findByMetadata and posts.updateMetadata accept, and the metadata a post is written with. */
 import { z } from 'zod';
-import { jsonWithoutNul, NUL_MESSAGE, storableText } from '../query/input-rules.js';
+import { storableJson, storableText } from '../query/input-rules.js';
 import type { PostMetadata } from './post-metadata.js';
 
-export const metadataSchema = z
-  .record(z.string(), z.json())
-  .refine(jsonWithoutNul, NUL_MESSAGE) as z.ZodType<PostMetadata>;
+export const metadataSchema = storableJson(z.record(z.string(), z.json())) as z.ZodType<PostMetadata>;
 
 const jsonPath = z
   .array(z.union([storableText(10_000), z.number().int('must be an integer')]))
   .min(1, 'must not be empty')
   .max(1000, 'must be at most 1000 elements');
-const jsonValue = z.json().refine(jsonWithoutNul, NUL_MESSAGE);
+const jsonValue = storableJson(z.json());
 const tagList = z.array(storableText(100_000)).min(1, 'must not be empty').max(100, 'at most 100 tags');
 
 /** What findByMetadata looks for; every criterion is a containment (@>), which the GIN index serves. */

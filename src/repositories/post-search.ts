@@ -12,7 +12,7 @@ import { ValidationError } from '../errors/classes.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
 import { unnamed } from '../pool/prepared-statements.js';
 import { validate } from '../query/input-rules.js';
-import { packCursor, unpackCursor } from '../query/pagination.js';
+import { cursorIdSchema, packCursor, unpackCursor } from '../query/pagination.js';
 import { placeholder, type QueryCache, type RunCompiled } from '../query/query-cache.js';
 import * as fullText from '../sql/full-text.js';
 import type { Page, Post } from './models.js';
@@ -50,7 +50,7 @@ export const MAX_HIGHLIGHTED_QUERY_WORDS = 64;
 const PLAIN_SNIPPET_LENGTH = 200;
 const wordCount = (text: string) => text.match(/[\p{L}\p{M}\p{N}]+/gu)?.length ?? 0;
 
-const cursorSchema = z.tuple([z.literal('rank'), z.number(), z.string().min(1)]);
+const cursorSchema = z.tuple([z.literal('rank'), z.number(), cursorIdSchema]);
 
 function encodeCursor(hit: PostSearchHit): string {
   return packCursor(['rank', hit.rank, hit.id]);

@@ -1,6 +1,6 @@
 /** What the users repository accepts: new users (with their posts and roles), patches, and the options of its reads. */
 import { z } from 'zod';
-import { storableText } from '../query/input-rules.js';
+import { storableString, storableText } from '../query/input-rules.js';
 import {
   createdAtOrder,
   date,
@@ -13,7 +13,8 @@ import {
 import { newPostSchema } from './posts-input.js';
 import { newRoleSchema } from './roles-input.js';
 
-const email = z.email('must be an email address').max(320, 'must be at most 320 characters');
+// Storable too: which addresses zod takes is zod's choice, what PostgreSQL stores exactly is not.
+const email = storableString(z.email('must be an email address').max(320, 'must be at most 320 characters'));
 /** An email to look up: any stored email must be findable, so the bound is the email's, not an id's. */
 export const emailLookupSchema = storableText(320).min(1, 'must not be empty');
 const userName = notBlank(200).nullable();

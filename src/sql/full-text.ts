@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { MAX_IDENTIFIER_BYTES } from '../config/postgres-limits.js';
 import { ValidationError } from '../errors/classes.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
-import { hasNul, NUL_MESSAGE, storableText, validate } from '../query/input-rules.js';
+import { storableText, validate } from '../query/input-rules.js';
 
 /**
  * A lexeme weight, A (most important) to D (what an unweighted lexeme has); `rank` scores them.
@@ -75,7 +75,10 @@ function regconfig(config: string): RawBuilder<unknown> {
   return sql`${sql.val(config)}::regconfig`;
 }
 
-/** Checks typed text against the limits above (length, words, NUL); returns it unchanged. */
+/**
+ * Checks typed text against the limits above (length, words) and refuses what PostgreSQL cannot store
+ * exactly (NUL, a lone surrogate); returns it unchanged.
+ */
 export function checkedText(text: string): string {
   return validate(textSchema, text, 'text');
 }
@@ -143,15 +146,7 @@ export function vector(config: string, ...parts: DocumentPart[]): RawBuilder<str
  * ```
  */
 export function postDocument(config: string, alias = 'p'): RawBuilder<string> {
-  validate(
-    z
-      .string()
-      .min(1, 'must not be empty')
-      .max(MAX_IDENTIFIER_BYTES)
-      .refine((name) => !hasNul(name), NUL_MESSAGE),
-    alias,
-    'alias',
-  );
+  validate(storableText(MAX_IDENTIFIER_BYTES).min(1, 'must not be empty'), alias, 'alias');
   return sql<string>`to_tsvector(${regconfig(config)}, ${sql.id(alias, 'title')} || ' ' || COALESCE(${sql.id(alias, 'content')}, ''))`;
 }
 

@@ -12,7 +12,7 @@
 import { type Expression, type RawBuilder, sql } from 'kysely';
 import { INT4_MAX, INT4_MIN } from '../config/postgres-limits.js';
 import { ValidationError } from '../errors/classes.js';
-import { hasNul, NUL_MESSAGE } from '../query/input-rules.js';
+import { whyJsonIsUnstorable, whyTextIsUnstorable } from '../query/input-rules.js';
 
 /** Any value JSON can carry, as jsonb stores it. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -25,7 +25,8 @@ function invalid(field: string, message: string): ValidationError {
 
 function checkedString(input: unknown, field: string): string {
   if (typeof input !== 'string') throw invalid(field, 'must be a string');
-  if (hasNul(input)) throw invalid(field, NUL_MESSAGE);
+  const unstorable = whyTextIsUnstorable(input);
+  if (unstorable) throw invalid(field, unstorable);
   return input;
 }
 
@@ -60,11 +61,13 @@ function isPlainObject(value: object): boolean {
   return prototype === Object.prototype || prototype === null;
 }
 
-/** Why `input` is not a JSON value, or undefined when it is (walks the whole value, once). */
+/**
+ * Why `input` is not a JSON value, or undefined when it is (walks the whole value, once). Whether
+ * PostgreSQL can store its strings and keys is checked apart (see jsonText).
+ */
 function notJson(input: unknown, ancestors: Set<object>): string | undefined {
   switch (typeof input) {
     case 'string':
-      return hasNul(input) ? 'a string holds the NUL character (\\u0000)' : undefined;
     case 'boolean':
       return undefined;
     case 'number':
@@ -83,12 +86,9 @@ function notJson(input: unknown, ancestors: Set<object>): string | undefined {
   if (ancestors.has(input)) return 'the value is circular';
   ancestors.add(input);
   try {
-    // Arrays by index, so a hole (which JSON.stringify would turn into null) counts as undefined.
-    const entries = Array.isArray(input)
-      ? Array.from(input, (item, index) => [String(index), item])
-      : Object.entries(input);
-    for (const [key, item] of entries) {
-      if (hasNul(key)) return 'a key holds the NUL character (\\u0000)';
+    // Array.from reads an array by index, so a hole (which JSON.stringify would turn into null) is undefined.
+    const items: unknown[] = Array.isArray(input) ? Array.from(input) : Object.values(input);
+    for (const item of items) {
       const problem = notJson(item, ancestors);
       if (problem) return problem;
     }
@@ -98,10 +98,15 @@ function notJson(input: unknown, ancestors: Set<object>): string | undefined {
   }
 }
 
-/** A JS value as jsonb text: stringified here, so `pg` never turns a JS array into a PostgreSQL array. */
+/**
+ * A JS value as jsonb text: stringified here, so `pg` never turns a JS array into a PostgreSQL array.
+ * A JSON value whose strings or keys PostgreSQL cannot store is refused too: jsonb would fail on it.
+ */
 function jsonText(input: unknown, field = 'value'): string {
   const problem = notJson(input, new Set());
   if (problem) throw invalid(field, `must be JSON: ${problem}`);
+  const unstorable = whyJsonIsUnstorable(input);
+  if (unstorable) throw invalid(field, unstorable);
   return JSON.stringify(input);
 }
 
@@ -128,7 +133,8 @@ function checkedFlag(input: unknown, field: string, fallback: boolean): boolean 
  * ```
  *
  * @throws ValidationError (field `value`) for undefined, a function, a symbol, a bigint, a non-finite
- * number, a Date or other non-plain object, a circular value, or a string or key holding NUL.
+ * number, a Date or other non-plain object, a circular value, or a string or key PostgreSQL cannot
+ * store exactly (holding NUL or a lone surrogate).
  */
 export function value<T extends JsonValue>(value: T): RawBuilder<T> {
   return sql<T>`${jsonText(value)}::jsonb`;

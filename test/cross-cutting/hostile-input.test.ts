@@ -151,7 +151,8 @@ describe('extreme JSON', () => {
 
   it('refuses what PostgreSQL cannot store with a ValidationError, writing nothing', async () => {
     const author = await db.users.create({ email: uniqueEmail() });
-    for (const bad of ['\u0000', `a\u0000b`]) {
+    // NUL, which jsonb cannot hold; lone surrogates and a reversed pair, which it refuses as escapes.
+    for (const bad of ['\u0000', `a\u0000b`, '\uD800', `a\uDC00b`, '\uDE00\uD83D']) {
       const attempt = await allowed(
         db.posts.create({ title: 't', authorId: author.id, metadata: { [bad]: 1 } }),
       );

@@ -78,12 +78,23 @@ describe('jsonb.value', () => {
       { when: new Date() },
       new Map(),
       circular,
-      'a\u0000b',
-      { 'k\u0000': 1 },
-      [{ deep: ['\u0000'] }],
     ];
     for (const input of notJson) {
       expect(refusalThrown(() => jsonb.value(input as jsonb.JsonValue))).toMatch(/^value: must be JSON: /);
+    }
+    // JSON, but not what jsonb can hold exactly: NUL, or a lone surrogate, in a string or a key.
+    const unstorable = [
+      'a\u0000b',
+      { 'k\u0000': 1 },
+      [{ deep: ['\u0000'] }],
+      '\uD800',
+      { k: ['\uDC00'] },
+      { '\uDC00\uD800': 1 },
+    ];
+    for (const input of unstorable) {
+      expect(refusalThrown(() => jsonb.value(input as jsonb.JsonValue))).toMatch(
+        /^value: must not contain (the NUL character|a lone surrogate) .*, which PostgreSQL cannot store \(in a (string|key), at index \d+\)$/,
+      );
     }
     expect(refusalThrown(() => jsonb.value(undefined as never))).toBe(
       'value: must be JSON: undefined is not a JSON value',
