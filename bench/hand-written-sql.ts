@@ -86,21 +86,24 @@ inner join "public"."pg_users" as "u" on "u"."id" = "p"."authorId"
 order by "hit"."rank" desc, "p"."id"`;
 
 /**
- * users.create with one post and one role, the layer's single statement (data-modifying CTEs): $1 user
- * id, $2 email, $3 name, $4 profile image; $5 post id, $6 title, $7 content, $8 published, $9 author
- * id, $10 metadata; $11 role id, $12 name, $13 description, $14 user id.
+ * users.create with one post and one role, the layer's single statement (data-modifying CTEs) returning
+ * the rows as stored: $1 user id, $2 email, $3 name, $4 profile image; $5 post id, $6 title, $7 content,
+ * $8 published, $9 author id, $10 metadata; $11 role id, $12 name, $13 description, $14 user id.
  */
 export const CREATE_USER_WITH_POST_AND_ROLE = `
 with "new_user" as (
   insert into "public"."pg_users" ("id", "email", "name", "profile_image") values ($1, $2, $3, $4)
-  returning "created_at", "updated_at"),
+  returning "id", "email", "name", "profile_image", "created_at", "updated_at", "deleted_at"),
 "new_posts" as (
   insert into "public"."pg_posts" ("id", "title", "content", "published", "authorId", "metadata")
-  values ($5, $6, $7, $8, $9, $10) returning "id"),
+  values ($5, $6, $7, $8, $9, $10)
+  returning "id", "title", "content", "published", "authorId", "metadata", "created_at", "updated_at", "deleted_at"),
 "new_roles" as (
   insert into "public"."pg_roles" ("id", "name", "description", "userId") values ($11, $12, $13, $14)
-  returning "id")
-select "u"."created_at" as "createdAt", "u"."updated_at" as "updatedAt"
+  returning "id", "name", "description", "userId", "created_at")
+select ${USER_COLUMNS},
+  (select coalesce(json_agg(agg), '[]') from (select ${POST_COLUMNS} from "new_posts" as "p") as agg) as "posts",
+  (select coalesce(json_agg(agg), '[]') from (select ${ROLE_COLUMNS} from "new_roles" as "r") as agg) as "roles"
 from "new_user" as "u"`;
 
 /** The straightforward nested create: one INSERT per table, in a transaction of its own. */

@@ -50,7 +50,10 @@ export interface FindUsersOptions<I extends UserInclude> extends FindUserOptions
 }
 
 export interface UsersRepository {
-  /** Creates a user with its posts and roles in one statement: all of it, or nothing. */
+  /**
+   * Creates a user with its posts and roles in one statement: all of it, or nothing. Returns them as
+   * the server stored them, as a read would (posts and roles in the order given).
+   */
   create(input: CreateUserInput): Promise<UserWithRelations>;
   findById<const I extends UserInclude = NoInclude>(
     id: string,
@@ -167,6 +170,35 @@ function toUser<I>(row: UserRow): UserWith<I> {
   return row as UserWith<I>;
 }
 
+/** The columns a nested create returns of each new row: all the select lists read. */
+const storedUser = [
+  'id',
+  'email',
+  'name',
+  'profile_image',
+  'created_at',
+  'updated_at',
+  'deleted_at',
+] as const;
+const storedPost = [
+  'id',
+  'title',
+  'content',
+  'published',
+  'authorId',
+  'metadata',
+  'created_at',
+  'updated_at',
+  'deleted_at',
+] as const;
+const storedRole = ['id', 'name', 'description', 'userId', 'created_at'] as const;
+
+/** Sorts `items` (in place) into the order of `given`, matched by id. */
+function inOrderOf(items: { id: string }[], given: readonly { id: string }[]): void {
+  const position = new Map(given.map((item, index) => [item.id, index]));
+  items.sort((a, b) => (position.get(a.id) ?? 0) - (position.get(b.id) ?? 0));
+}
+
 export function usersRepository(
   kysely: Kysely<DB>,
   queries: QueryCache = new QueryCache(),
@@ -247,50 +279,44 @@ export function usersRepository(
         const roleTemplates = roles.map((role, index) => placeholdersFor(`roles.${index}`, role));
         // One statement: the user, its posts and its roles are inserted by data-modifying CTEs (each runs,
         // read or not). The foreign keys are checked at the end of the statement, when the user row exists.
-        // Only the server's own values come back: the timestamps, which are one `now()` for every row of
-        // the statement. Returning every row as JSON made the statement a third slower on the server.
+        // What comes back is what the rows hold as stored, through the select lists every read uses, so
+        // the result is what a read returns, whatever the server did to the values.
         return kysely
-          .with('new_user', (db) =>
-            db.insertInto('pg_users').values(userTemplate).returning(['created_at', 'updated_at']),
-          )
+          .with('new_user', (db) => db.insertInto('pg_users').values(userTemplate).returning(storedUser))
           .with('new_posts', (db) =>
             postTemplates.length
-              ? db.insertInto('pg_posts').values(postTemplates).returning('id')
-              : db.selectFrom('pg_posts').select('id').where(sql<boolean>`false`),
+              ? db.insertInto('pg_posts').values(postTemplates).returning(storedPost)
+              : db.selectFrom('pg_posts').select(storedPost).where(sql<boolean>`false`),
           )
           .with('new_roles', (db) =>
             roleTemplates.length
-              ? db.insertInto('pg_roles').values(roleTemplates).returning('id')
-              : db.selectFrom('pg_roles').select('id').where(sql<boolean>`false`),
+              ? db.insertInto('pg_roles').values(roleTemplates).returning(storedRole)
+              : db.selectFrom('pg_roles').select(storedRole).where(sql<boolean>`false`),
           )
           .selectFrom('new_user as u')
-          .select(['u.created_at as createdAt', 'u.updated_at as updatedAt']);
+          .select(userColumns)
+          .$if(postTemplates.length > 0, (query) =>
+            query.select((eb) =>
+              jsonArrayFrom(eb.selectFrom('new_posts as p').select(postColumns)).as('posts'),
+            ),
+          )
+          .$if(roleTemplates.length > 0, (query) =>
+            query.select((eb) =>
+              jsonArrayFrom(eb.selectFrom('new_roles as r').select(roleColumns)).as('roles'),
+            ),
+          );
       });
       return withDatabaseErrors(async () => {
-        const { rows } = await run(
-          template.fill<{ createdAt: Date; updatedAt: Date }>({ user, posts, roles }),
-        );
-        const stamped = rows[0];
-        if (!stamped) throw new Error('the nested create returned no row');
-        const { createdAt, updatedAt } = stamped;
-        const created: UserWithRelations = {
-          id,
-          email: user.email,
-          name: user.name,
-          profileImage: user.profile_image,
-          createdAt,
-          updatedAt,
-          deletedAt: null,
-          // In the order they were given, with what the server stored: the values sent, its timestamps.
-          posts: posts.map((post) => ({
-            ...post,
-            metadata: JSON.parse(post.metadata),
-            createdAt: new Date(createdAt),
-            updatedAt: new Date(updatedAt),
-            deletedAt: null,
-          })),
-          roles: roles.map((role) => ({ ...role, createdAt: new Date(createdAt) })),
-        };
+        const { rows } = await run(template.fill<UserRow>({ user, posts, roles }));
+        const row = rows[0];
+        if (!row) throw new Error('the nested create returned no row');
+        // No posts (roles) given: none selected, and none stored.
+        row.posts ??= [];
+        row.roles ??= [];
+        const created = toUser<{ posts: true; roles: true }>(row);
+        // RETURNING promises no order: in the order they were given.
+        inOrderOf(created.posts, posts);
+        inOrderOf(created.roles, roles);
         return created;
       });
     },
