@@ -214,6 +214,9 @@ export function createDatabase(
     report,
     logger,
     beforeCheckout: () => assertOutsideTransaction(owner),
+    // Values given to db.kysely reach here unchecked; the repositories' and executeRaw's are checked
+    // already, with their fields named.
+    checkParameters: (parameters) => validateRawStatement(undefined, parameters),
   });
   const kysely = new Kysely<DB>({ dialect: pool.dialect }).withSchema(config.pooled.schema);
 

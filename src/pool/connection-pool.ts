@@ -31,6 +31,11 @@ export interface ConnectionPoolOptions {
    * inside one of its own transaction callbacks.
    */
   beforeCheckout: () => void;
+  /**
+   * Runs before every statement Kysely sends (`db.kysely`, transactions) and throws to refuse it, with
+   * nothing sent: the database object refuses parameters PostgreSQL would not receive exactly.
+   */
+  checkParameters: (parameters: readonly unknown[]) => void;
 }
 
 export interface ConnectionPool {
@@ -46,7 +51,7 @@ export interface ConnectionPool {
 
 /** The pool for `config.pooled`; connections are opened lazily, on the first checkout. */
 export function createConnectionPool(config: DatabaseConfig, options: ConnectionPoolOptions): ConnectionPool {
-  const { report, logger, beforeCheckout } = options;
+  const { report, logger, beforeCheckout, checkParameters } = options;
   const pool = createPgPool(config.pooled, {
     max: config.pool.max,
     connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
@@ -92,7 +97,7 @@ export function createConnectionPool(config: DatabaseConfig, options: Connection
     let connection = connections.get(client);
     if (!connection) {
       const statements = prepared.enabled ? new PreparedStatements(prepared.perConnection, epoch) : undefined;
-      connection = new PooledConnection(client, { report, logger, statements });
+      connection = new PooledConnection(client, { report, logger, statements, checkParameters });
       connections.set(client, connection);
     }
     connection.checkedOut(performance.now() - started);

@@ -98,6 +98,8 @@ export interface PooledConnectionOptions {
   logger: Logger;
   /** This connection's named statements; undefined when prepared statements are off. */
   statements: PreparedStatements | undefined;
+  /** Throws to refuse a statement of Kysely's before it is sent (connection-pool.ts). */
+  checkParameters: (parameters: readonly unknown[]) => void;
 }
 
 export class PooledConnection implements DatabaseConnection {
@@ -175,6 +177,7 @@ export class PooledConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    this.#options.checkParameters(compiled.parameters);
     const { command, rowCount, rows } = await this.query(
       compiled.sql,
       compiled.parameters,

@@ -315,6 +315,25 @@ const ENTRY_POINTS: [string, string, (text: string) => Promise<unknown>][] = [
         }),
       ),
   ],
+  // the query builder: what a caller gives db.kysely is checked where it is sent, named by position
+  [
+    'db.kysely insert',
+    'params.1',
+    (t) => db.kysely.insertInto('pg_roles').values({ id: createId(), name: t, userId }).execute(),
+  ],
+  [
+    'db.kysely update in a transaction',
+    'params.0',
+    (t) =>
+      db.transaction((tx) =>
+        tx.kysely.updateTable('pg_posts').set({ title: t }).where('id', '=', postId).execute(),
+      ),
+  ],
+  [
+    'db.kysely where',
+    'params.0',
+    (t) => db.kysely.selectFrom('pg_users').select('id').where('name', '=', t).execute(),
+  ],
   // users and roles inside a transaction take the same path
   [
     'users.create in a transaction',
