@@ -417,13 +417,19 @@ export function usersRepository(
     async softDelete(id) {
       validate(idSchema, id, 'id');
       return withDatabaseErrors(async () => {
-        // One statement, so the user and its posts change together; now() is the same for both, which
-        // marks the posts this soft delete took, for restore().
+        // One statement, so the user and its posts change together. The user's deleted_at, copied to its
+        // live posts, marks the posts this soft delete took, for restore(). Timestamps keep milliseconds,
+        // so a post deleted on its own within the same millisecond would carry the same mark: the mark is
+        // now(), or else one millisecond after the latest deletion among the author's posts.
+        const lastPostDeletion = kysely
+          .selectFrom('pg_posts')
+          .select((eb) => eb.fn.max('deleted_at').as('deleted_at'))
+          .where('authorId', '=', id);
         const row = await kysely
           .with('deleted_user', (db) =>
             db
               .updateTable('pg_users')
-              .set({ deleted_at: sql`now()` })
+              .set({ deleted_at: sql`greatest(now(), (${lastPostDeletion}) + interval '1 millisecond')` })
               .where('id', '=', id)
               .where('deleted_at', 'is', null)
               .returningAll(),
@@ -431,7 +437,9 @@ export function usersRepository(
           .with('deleted_posts', (db) =>
             db
               .updateTable('pg_posts')
-              .set({ deleted_at: sql`now()` })
+              .set((eb) => ({
+                deleted_at: eb.selectFrom('deleted_user').select('deleted_user.deleted_at'),
+              }))
               .where('authorId', 'in', (eb) => eb.selectFrom('deleted_user').select('deleted_user.id'))
               .where('deleted_at', 'is', null)
               .returning('pg_posts.id'),

@@ -182,6 +182,27 @@ describe('users.restore', () => {
     expect(visible.map((post) => post.id).sort()).toEqual([taken, alsoTaken].sort());
   });
 
+  it('leaves deleted a post deleted on its own in the same millisecond as the user', async () => {
+    const user = await db.users.create({
+      email: uniqueEmail(),
+      posts: [{ title: 'alone' }, { title: 'taken' }],
+    });
+    const [alone, taken] = user.posts.map((post) => post.id) as [string, string];
+    // In one transaction now() does not move: the post's deletion and the user's share the millisecond.
+    await db.transaction(async (tx) => {
+      await tx.executeRaw('UPDATE pg_posts SET deleted_at = now() WHERE id = $1', [alone]);
+      await tx.users.softDelete(user.id);
+    });
+    const aloneDeletedAt = (await postRow(alone))?.deleted_at;
+    const userDeletedAt = (await userRow(user.id))?.deleted_at;
+    expect(userDeletedAt?.getTime()).toBe((aloneDeletedAt?.getTime() ?? Number.NaN) + 1);
+    expect((await postRow(taken))?.deleted_at).toEqual(userDeletedAt);
+
+    await db.users.restore(user.id);
+    expect((await postRow(alone))?.deleted_at).toEqual(aloneDeletedAt);
+    expect((await postRow(taken))?.deleted_at).toBeNull();
+  });
+
   it('refuses, changing nothing, when another live user took the email meanwhile', async () => {
     const email = uniqueEmail();
     const original = await db.users.create({ email, posts: [{ title: 'mine' }] });
