@@ -142,6 +142,8 @@ export interface StartPgBouncerOptions {
    * as in 1.18, also on 1.24, whose own default is 200.
    */
   maxPreparedStatements?: number;
+  /** The port to listen on; default a free one. The same port again restarts a stopped PgBouncer in place. */
+  port?: number;
 }
 
 /**
@@ -193,7 +195,7 @@ export async function startPgBouncer(
 
   const osUser = await serverUser();
   const dir = await mkdtemp(join(await serverTempRoot(osUser), 'shared-db-pgbouncer-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const configFile = join(dir, 'pgbouncer.ini');
   const authFile = join(dir, 'userlist.txt');
   const logFile = join(dir, 'pgbouncer.log');
