@@ -31,6 +31,7 @@ import {
 import { SqlState, sqlStateClass } from '../../src/errors/sql-state.js';
 import { keyColumns, toDatabaseError } from '../../src/errors/to-database-error.js';
 import { collectingLogger } from '../support/collecting-logger.js';
+import { openDespiteShortTimeout } from '../support/open-despite-short-timeout.js';
 import { useTestDatabase } from '../support/test-database.js';
 import { uniqueEmail } from '../support/unique-email.js';
 
@@ -255,7 +256,12 @@ describe('timeouts and connections', () => {
     const sleeping = failure(() => victim.query('SELECT pg_sleep(5)'));
     // Terminate only once the sleep runs, so the error comes from the query, not from an idle client.
     await expect
-      .poll(async () => (await db.query('SELECT state FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0])
+      .poll(
+        async () => (await db.query('SELECT state FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0],
+        {
+          timeout: 20_000,
+        },
+      )
       .toEqual({ state: 'active' });
     await db.query('SELECT pg_terminate_backend($1)', [pid]);
     const error = await sleeping;
@@ -293,7 +299,7 @@ describe('timeouts and connections', () => {
 
   it('maps waiting too long for a free pooled connection to PoolTimeoutError', async () => {
     const pool = new pg.Pool({ connectionString: testDb.url, max: 1, connectionTimeoutMillis: 100 });
-    const held = await pool.connect();
+    const held = await openDespiteShortTimeout(() => pool.connect());
     try {
       const error = await failure(() => pool.connect());
       expect(error).toBeInstanceOf(PoolTimeoutError);

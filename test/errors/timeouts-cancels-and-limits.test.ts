@@ -21,7 +21,7 @@ import {
 } from '../../src/errors/classes.js';
 import { SqlState } from '../../src/errors/sql-state.js';
 import { toDatabaseError } from '../../src/errors/to-database-error.js';
-import { signalBackends, waitForBackend } from '../support/backends.js';
+import { signalBackends, waitForBackend, waitUntilGone } from '../support/backends.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { openDatabases } from '../support/open-databases.js';
 import { queryOnce } from '../support/query-once.js';
@@ -128,13 +128,7 @@ describe('57P01: a terminated backend', () => {
     await waitForBackend(testDb.url, name, 'idle in transaction');
     expect(await signalBackends(testDb.url, name, 'pg_terminate_backend')).toContain(true);
     // The session is gone (the client has been told) before the callback goes on.
-    await expect
-      .poll(
-        async () =>
-          (await queryOnce(testDb.url, 'SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [name]))
-            .length,
-      )
-      .toBe(0);
+    await waitUntilGone(testDb.url, name);
     resume();
     const error = await running;
     expect(error).toBeInstanceOf(BackendTerminatedError);
@@ -153,17 +147,7 @@ describe('25P03: an idle-in-transaction timeout', () => {
         await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), email]);
         await tx.executeRaw('SET LOCAL idle_in_transaction_session_timeout = 100');
         // Longer than the limit: until the server has ended the idle session.
-        await expect
-          .poll(
-            async () =>
-              (
-                await queryOnce(testDb.url, 'SELECT 1 FROM pg_stat_activity WHERE application_name = $1', [
-                  name,
-                ])
-              ).length,
-            { timeout: 10_000, interval: 50 },
-          )
-          .toBe(0);
+        await waitUntilGone(testDb.url, name);
         await tx.executeRaw('SELECT 1');
       }),
     );

@@ -32,9 +32,21 @@ export async function waitForBackend(
             [name, state, query],
           )
         ).length,
-      { timeout: 5000, interval: 20 },
+      { timeout: 20_000, interval: 20 },
     )
     .toBe(1);
+}
+
+/** Waits until no backend of `name` is left (the server ended its sessions); `adminUrl` as above. */
+export async function waitUntilGone(adminUrl: string, name: string): Promise<void> {
+  await expect
+    .poll(
+      async () =>
+        (await queryOnce(adminUrl, 'SELECT pid FROM pg_stat_activity WHERE application_name = $1', [name]))
+          .length,
+      { timeout: 20_000, interval: 20 },
+    )
+    .toBe(0);
 }
 
 /**
