@@ -5,8 +5,10 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { CheckViolationError, NotFoundError, ValidationError } from '../../src/errors/classes.js';
 import { planPage } from '../../src/query/pagination.js';
+import type { MetadataChange } from '../../src/repositories/post-metadata-input.js';
 import { matchesMetadata } from '../../src/repositories/post-metadata-sql.js';
 import { postsPageQuery } from '../../src/repositories/posts.js';
+import { rejection } from '../support/rejection.js';
 import { useTestDatabase } from '../support/test-database.js';
 import { uniqueEmail } from '../support/unique-email.js';
 
@@ -106,16 +108,38 @@ describe('posts.updateMetadata', () => {
   it('refuses bad changes, and one that would leave no object', async () => {
     const created = await post('r', { a: 1 });
     await expect(db.posts.updateMetadata(created.id, {} as never)).rejects.toBeInstanceOf(ValidationError);
-    await expect(db.posts.updateMetadata(created.id, { removePath: [] })).rejects.toBeInstanceOf(
-      ValidationError,
-    );
     await expect(db.posts.updateMetadata('missing', { merge: { a: 2 } })).rejects.toBeInstanceOf(
       NotFoundError,
     );
     // Setting the top-level key 'a' to an array is fine; the object stays an object.
     await db.posts.updateMetadata(created.id, { set: { path: ['a'], value: [1] } });
-    expect((await db.posts.getById(created.id)).metadata).toEqual({ a: [1] });
-    expect(CheckViolationError).toBeDefined();
+    const stored = async () => (await db.posts.getById(created.id)).metadata;
+    expect(await stored()).toEqual({ a: [1] });
+
+    // The whole object cannot be addressed: an empty path would replace or remove it.
+    const wholeObject: [MetadataChange, string][] = [
+      [{ removePath: [] }, 'change.removePath'],
+      [{ set: { path: [], value: [1] } }, 'change.set.path'],
+    ];
+    for (const [change, field] of wholeObject) {
+      const error = await rejection(db.posts.updateMetadata(created.id, change));
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).issues).toEqual([{ field, message: 'must not be empty' }]);
+    }
+    // Nor can it become anything but an object by a write around the repository: the server's check
+    // refuses it, mapped to CheckViolationError naming the table and the constraint.
+    for (const value of ['[1]', '"text"', '1', 'null', 'true']) {
+      const error = await rejection(
+        db.executeRaw('UPDATE pg_posts SET metadata = $1::jsonb WHERE id = $2', [value, created.id]),
+      );
+      expect(error, value).toBeInstanceOf(CheckViolationError);
+      expect(error, value).toMatchObject({
+        code: '23514',
+        table: 'pg_posts',
+        constraint: 'pg_posts_metadata_is_object',
+      });
+    }
+    expect(await stored()).toEqual({ a: [1] });
   });
 });
 
