@@ -17,13 +17,27 @@ import { runningAs, serverUser } from './server-user.js';
 
 export const SUPERUSER = 'postgres';
 
-/** Where `npm start` and `npm run db:start` keep their data (git-ignored). */
+/**
+ * Where `npm start` and `npm run db:start` keep their data (git-ignored), and their port.
+ * DEVELOPMENT_SERVER_DATA_DIR and DEVELOPMENT_SERVER_PORT put them elsewhere: each test run has its own.
+ */
 export const DEVELOPMENT_SERVER = {
-  dataDir: fileURLToPath(new URL('../../.data/postgres', import.meta.url)),
-  port: 54329,
+  dataDir:
+    process.env.DEVELOPMENT_SERVER_DATA_DIR ||
+    fileURLToPath(new URL('../../.data/postgres', import.meta.url)),
+  port: developmentPort(process.env.DEVELOPMENT_SERVER_PORT),
   password: 'postgres',
   database: 'shared_db',
 } as const;
+
+function developmentPort(value: string | undefined): number {
+  if (value === undefined || value === '') return 54329;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) {
+    throw new Error(`DEVELOPMENT_SERVER_PORT must be a port number from 1 to 65535, got "${value}"`);
+  }
+  return port;
+}
 
 export interface EmbeddedServerOptions {
   dataDir: string;
