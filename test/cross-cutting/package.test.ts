@@ -1,13 +1,14 @@
 /**
- * The package as a service gets it: `npm pack` (which builds dist/), installed into a service of its own
+ * The package as a service gets it: `npm pack` (which builds dist/, in a copy of the repository, so that
+ * two test runs never write one dist/ at once and no older build is packed), installed into a service of its own
  * and imported by plain `node`, with no TypeScript loader. The service applies the built migrations to an
  * empty database, writes and reads through the repositories, and type-checks against the declarations.
  * It also creates migrations of its own in its own folder and runs them after the package's.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryOnce as query } from '../support/query-once.js';
@@ -19,10 +20,22 @@ import {
 } from '../support/test-database.js';
 
 const run = promisify(execFile);
+/** What the copy packed from leaves out: dependencies (linked instead), builds, data and local state. */
+const NOT_COPIED = new Set([
+  'node_modules',
+  '.git',
+  'dist',
+  '.data',
+  '.cache',
+  'coverage',
+  '.scratch',
+  '.env',
+]);
 const testDb = useTestDatabase();
 const repository = process.cwd();
 const typescriptCompiler = join(repository, 'node_modules', 'typescript', 'bin', 'tsc');
 let service: string;
+let source: string;
 let emptyDatabase: string;
 let serviceDatabase: string;
 
@@ -132,7 +145,13 @@ beforeAll(async () => {
   emptyDatabase = uniqueDatabaseName('shared_db_package');
   serviceDatabase = uniqueDatabaseName('shared_db_package_service');
   service = await mkdtemp(join(tmpdir(), 'shared-db-service-'));
-  const packed = (await npm(['pack', '--pack-destination', service, '--silent'], repository)).trim();
+  source = await mkdtemp(join(tmpdir(), 'shared-db-source-'));
+  await cp(repository, source, {
+    recursive: true,
+    filter: (path) => !NOT_COPIED.has(relative(repository, path)),
+  });
+  await symlink(join(repository, 'node_modules'), join(source, 'node_modules'));
+  const packed = (await npm(['pack', '--pack-destination', service, '--silent'], source)).trim();
   const tarball = packed.split('\n').at(-1) as string;
   await writeFile(
     join(service, 'package.json'),
@@ -148,6 +167,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (service) await rm(service, { recursive: true, force: true });
+  if (source) await rm(source, { recursive: true, force: true });
   await dropDatabase(testDb.adminUrl, emptyDatabase).catch(() => undefined);
   await dropDatabase(testDb.adminUrl, serviceDatabase).catch(() => undefined);
 });
