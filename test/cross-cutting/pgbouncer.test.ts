@@ -23,6 +23,7 @@ import type { Environment } from '../../src/config/settings.js';
 import { createDatabase, type Database, type QueryEvent } from '../../src/database/database.js';
 import { ConfigError, QueryTimeoutError, StalePreparedStatementError } from '../../src/errors/classes.js';
 import { migrate } from '../../src/migrate/migrate.js';
+import { barrier } from '../support/barrier.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { databaseUrl } from '../support/database-url.js';
 import {
@@ -251,11 +252,14 @@ describe.runIf(runsHere)('no session state', () => {
     const clients = 2 * PGBOUNCER_SETTINGS.defaultPoolSize;
     const db = database({ POSTGRES_POOL_MAX: String(clients) });
     const tag = createId();
+    // The first two to arrive stay open together, so at least two server connections serve them.
+    const two = barrier(2);
     const runs = await Promise.all(
       Array.from({ length: clients }, (_, index) =>
         db.transaction(async (tx) => {
           const mark = `${tag}-${index}`;
           const pid = await pidOf(tx);
+          await two.arrive();
           await tx.executeRaw("SELECT set_config('shared_db.mark', $1, true)", [mark]);
           const user = await tx.users.create({ email: uniqueEmail(mark), posts: [{ title: mark }] });
           await Promise.all([
@@ -568,11 +572,15 @@ describe.runIf(trackedRunsHere)(
       trackedUrl = own.url('postgres');
     });
 
-    /** The layer with named statements on, its connections to PgBouncer marked with `app`. */
+    /**
+     * The layer with named statements on, its connections to PgBouncer marked with `app`; they stay open
+     * until the test reads PgBouncer's view of them, however long that takes on a busy machine.
+     */
     function preparedDatabase(app: string, extra: Environment = {}): Database {
       return database(
         {
           DATABASE_PREPARED_STATEMENTS: 'true',
+          POSTGRES_POOL_IDLE_TIMEOUT_MS: '0',
           POSTGRES_PRISMA_URL: `${pgbouncerDatabaseUrl(trackedUrl, testDb.name)}&application_name=${app}`,
           ...extra,
         },

@@ -16,6 +16,7 @@ import {
   ValidationError,
 } from '../../src/errors/classes.js';
 import type { User } from '../../src/repositories/models.js';
+import { barrier } from '../support/barrier.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { newUser } from '../support/new-user.js';
 import { rejection, rejectionReason } from '../support/rejection.js';
@@ -33,22 +34,6 @@ beforeAll(() => {
   other = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger() });
 });
 afterAll(() => Promise.all([db.disconnect(), other.disconnect()]));
-
-/** Resolves, for everyone who arrived, once `parties` have arrived; later arrivals pass straight through. */
-function barrier(parties: number) {
-  let arrived = 0;
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return {
-    arrive(): Promise<void> {
-      arrived += 1;
-      if (arrived >= parties) open();
-      return opened;
-    },
-  };
-}
 
 /** The spec's example, with a hook that runs after the posts are created. */
 function specTransaction(authorEmail: string, afterPosts: () => void = () => {}) {
