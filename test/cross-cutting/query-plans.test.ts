@@ -84,7 +84,7 @@ beforeAll(async () => {
   await planner.query('VACUUM ANALYZE pg_users, pg_posts, pg_roles');
   tableOfIndex = await indexTables(planner);
   db = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger(), logParameters: true });
-}, 120_000);
+});
 
 afterAll(async () => {
   await db?.disconnect();
