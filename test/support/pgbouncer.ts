@@ -53,10 +53,14 @@ export class PgBouncerMissingError extends Error {
   }
 }
 
-/** Settings test code can rely on (see `startPgBouncer`). */
+/**
+ * Settings test code can rely on (see `startPgBouncer`). The pool is small: a run starts two PgBouncers,
+ * whose idle server connections stay open, and two runs on one server (TEST_DATABASE_URL) must fit in its
+ * max_connections with room to spare.
+ */
 export const PGBOUNCER_SETTINGS = {
   poolMode: 'transaction',
-  defaultPoolSize: 20,
+  defaultPoolSize: 8,
   maxClientConn: 200,
   /** `max_prepared_statements` of a PgBouncer started for named prepared statements. */
   maxPreparedStatements: 200,
