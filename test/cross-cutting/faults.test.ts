@@ -66,11 +66,11 @@ describe('statement timeouts', () => {
           await tx.executeRaw('INSERT INTO pg_users (id, email) VALUES ($1, $2)', [createId(), address]);
           await tx.executeRaw('SELECT pg_sleep(30)');
         },
-        // The INSERT runs under the limit too: a second leaves room for a busy server.
+        // The INSERT runs under the limit too: a limit long enough for it on a busy server.
         { statementTimeoutMs: 1000 },
       ),
     );
-    // The timeout cut the sleep short: it ends in the server's cancel, not after 30 s.
+    // The timeout cut the sleep short: it ends in the server's cancel, not in the sleep's end.
     expect(error).toBeInstanceOf(StatementTimeoutError);
     expect(error).toBeInstanceOf(QueryTimeoutError);
     expect(error).toMatchObject({ code: '57014' });
