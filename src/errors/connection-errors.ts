@@ -16,8 +16,8 @@ export class ConnectionError extends DatabaseError {}
 export class PoolTimeoutError extends ConnectionError {}
 
 /**
- * The server ended the session (57P01 admin_shutdown): pg_terminate_backend, or the server shutting
- * down. The statement in progress failed and an open transaction was rolled back.
+ * The server ended the session (57P01 admin_shutdown): pg_terminate_backend, the server shutting
+ * down, or its postmaster gone (a crash). The statement in progress failed and an open transaction was rolled back.
  */
 export class BackendTerminatedError extends ConnectionError {
   constructor(message: string, options: DatabaseErrorOptions = {}) {

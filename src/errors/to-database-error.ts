@@ -95,7 +95,7 @@ function fromServer(error: ServerError & { code: string }): DatabaseError {
       return cancelled(error.message, options);
     case SqlState.adminShutdown:
       return new BackendTerminatedError(
-        `${error.message} (the server ended this session: pg_terminate_backend, or a shutdown; a transaction on it was rolled back)`,
+        `${error.message} (the server ended this session: pg_terminate_backend, a shutdown, or the server itself stopping; a transaction on it was rolled back)`,
         options,
       );
     case SqlState.idleInTransactionSessionTimeout:

@@ -106,7 +106,7 @@ describe('57P01: a terminated backend', () => {
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error).toMatchObject({ name: 'BackendTerminatedError', code: SqlState.adminShutdown });
     expect(error.message).toBe(
-      'terminating connection due to administrator command (the server ended this session: pg_terminate_backend, or a shutdown; a transaction on it was rolled back)',
+      'terminating connection due to administrator command (the server ended this session: pg_terminate_backend, a shutdown, or the server itself stopping; a transaction on it was rolled back)',
     );
     expect(await db.executeRaw('SELECT 1 AS one')).toEqual([{ one: 1 }]);
   });
