@@ -19,7 +19,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { findPgBouncer, type PgBouncer, startPgBouncer } from './lib/pgbouncer.js';
+import { findPgBouncer, type PgBouncer, startPgBouncer } from '../test/support/pgbouncer.js';
 import { type FaultTargets, faultsFor } from './lib/soak/faults.js';
 import { type KillableServer, startKillableServer } from './lib/soak/killable-server.js';
 import { failures, formatReport } from './lib/soak/report.js';

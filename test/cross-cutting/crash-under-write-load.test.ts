@@ -13,17 +13,17 @@
  * notice, as in pgbouncer.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  findPgBouncer,
-  type PgBouncer,
-  PgBouncerMissingError,
-  startPgBouncer,
-} from '../../scripts/lib/pgbouncer.js';
 import type { FaultKind } from '../../scripts/lib/soak/faults.js';
 import { type KillableServer, startKillableServer } from '../../scripts/lib/soak/killable-server.js';
 import { formatReport } from '../../scripts/lib/soak/report.js';
 import { createRunDatabase, onDatabase } from '../../scripts/lib/soak/run-database.js';
 import { runSoak, type SoakResult } from '../../scripts/lib/soak/soak-run.js';
+import {
+  findPgBouncer,
+  type PgBouncer,
+  PgBouncerMissingError,
+  startPgBouncer,
+} from '../support/pgbouncer.js';
 
 const ci = process.env.CI === 'true';
 const pgbouncerHere = findPgBouncer() !== undefined || ci;

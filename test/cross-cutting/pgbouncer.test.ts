@@ -4,7 +4,7 @@
  * different server connections and a server connection passes from client to client.
  *
  * Runs in every mode: under TEST_THROUGH_PGBOUNCER=1 on the suite's PgBouncer, otherwise on one of its
- * own (scripts/lib/pgbouncer.ts). Without pgbouncer installed it fails under CI=true (.ci/run installs
+ * own (test/support/pgbouncer.ts). Without pgbouncer installed it fails under CI=true (.ci/run installs
  * it); on a developer's machine it is skipped with a notice, so `npm test` needs nothing installed.
  *
  * Named prepared statements: off by default behind pgbouncer=true, since PgBouncer before 1.21 (Debian
@@ -17,16 +17,6 @@ import { randomBytes } from 'node:crypto';
 import { createId } from '@paralleldrive/cuid2';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  findPgBouncer,
-  findPreparedPgBouncer,
-  PGBOUNCER_SETTINGS,
-  type PgBouncer,
-  PgBouncerMissingError,
-  PREPARED_PGBOUNCER_HINT,
-  type StartPgBouncerOptions,
-  startPgBouncer,
-} from '../../scripts/lib/pgbouncer.js';
 import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { Environment } from '../../src/config/settings.js';
@@ -36,6 +26,16 @@ import { migrate } from '../../src/migrate/migrate.js';
 import { barrier } from '../support/barrier.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { databaseUrl } from '../support/database-url.js';
+import {
+  findPgBouncer,
+  findPreparedPgBouncer,
+  PGBOUNCER_SETTINGS,
+  type PgBouncer,
+  PgBouncerMissingError,
+  PREPARED_PGBOUNCER_HINT,
+  type StartPgBouncerOptions,
+  startPgBouncer,
+} from '../support/pgbouncer.js';
 import { queryOnce } from '../support/query-once.js';
 import { rejectionReason } from '../support/rejection.js';
 import { pgbouncerDatabaseUrl, useTestDatabase } from '../support/test-database.js';

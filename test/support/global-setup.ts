@@ -3,7 +3,7 @@
  * the test files, which each clone their own database from the template (see test-database.ts).
  *
  * With TEST_THROUGH_PGBOUNCER=1 it also starts a PgBouncer in transaction mode in front of the server
- * (see scripts/lib/pgbouncer.ts), and the files' pooled connection (POSTGRES_PRISMA_URL) goes through it. Debian's
+ * (see pgbouncer.ts), and the files' pooled connection (POSTGRES_PRISMA_URL) goes through it. Debian's
  * PgBouncer by default; with TEST_PGBOUNCER_PREPARED=1 as well, a PgBouncer 1.21 or newer with
  * max_prepared_statements, and the files' environment turns the layer's named prepared statements on
  * (DATABASE_PREPARED_STATEMENTS=true), as a deployment behind such a PgBouncer would.
@@ -11,6 +11,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { parseConnectionUrl } from '../../src/config/connection-url.js';
+import { migrate } from '../../src/migrate/migrate.js';
+import { chooseTestServer } from './choose-server.js';
+import { databaseUrl } from './database-url.js';
 import {
   findPgBouncer,
   findPreparedPgBouncer,
@@ -19,11 +23,7 @@ import {
   PgBouncerMissingError,
   PREPARED_PGBOUNCER_HINT,
   startPgBouncer,
-} from '../../scripts/lib/pgbouncer.js';
-import { parseConnectionUrl } from '../../src/config/connection-url.js';
-import { migrate } from '../../src/migrate/migrate.js';
-import { chooseTestServer } from './choose-server.js';
-import { databaseUrl } from './database-url.js';
+} from './pgbouncer.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

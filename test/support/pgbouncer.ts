@@ -20,10 +20,10 @@ import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { basename, delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freePort } from './embedded-server.js';
-import { reachableCopy } from './reachable-copy.js';
-import { barriers, serverTempRoot } from './server-reach.js';
-import { runningAs, type ServerUser, serverUser } from './server-user.js';
+import { freePort } from '../../scripts/lib/embedded-server.js';
+import { reachableCopy } from '../../scripts/lib/reachable-copy.js';
+import { barriers, serverTempRoot } from '../../scripts/lib/server-reach.js';
+import { runningAs, type ServerUser, serverUser } from '../../scripts/lib/server-user.js';
 
 export interface PgBouncer {
   readonly port: number;
