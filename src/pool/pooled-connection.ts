@@ -256,15 +256,16 @@ export class PooledConnection implements DatabaseConnection {
   async #checkTransactionState(statementError: unknown): Promise<void> {
     if (this.#lostWith !== undefined || this.#transaction === 'beginning') return;
     const status = this.#client.getTransactionStatus();
-    const cause = statementError === undefined ? undefined : toDatabaseError(statementError);
+    // Mapped only when a check fails: the statement's own error is then the cause.
+    const cause = () => (statementError === undefined ? undefined : toDatabaseError(statementError));
     if (this.#transaction === 'none' && (status === 'T' || status === 'E')) {
       this.#discard = true;
       await this.#timed('ROLLBACK', [], undefined, 0).catch(() => {});
-      throw keepStack(new TransactionLeftOpenError(status === 'T' ? 'open' : 'failed', { cause }));
+      throw keepStack(new TransactionLeftOpenError(status === 'T' ? 'open' : 'failed', { cause: cause() }));
     }
     if (this.#transaction === 'open' && status === 'I') {
       this.#endedByCaller = true;
-      throw keepStack(new TransactionEndedError({ cause }));
+      throw keepStack(new TransactionEndedError({ cause: cause() }));
     }
   }
 
