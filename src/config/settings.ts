@@ -65,6 +65,18 @@ export interface DatabaseConfig {
   /** `DATABASE_SLOW_QUERY_MS`: a query whose wait and run reach this many ms is logged at warn; 0 = never. */
   slowQueryMs: number;
   preparedStatements: PreparedStatementSettings;
+  /** Read replicas; `servers` is empty when POSTGRES_REPLICA_URLS is unset, and then nothing changes. */
+  replicas: ReplicaSettings;
+}
+
+export interface ReplicaSettings {
+  /** `POSTGRES_REPLICA_URLS`, in the order given; each with the pooled URL's parameters. */
+  servers: ConnectionSettings[];
+  /**
+   * `POSTGRES_REPLICA_MAX_LAG_MS`: a replica further behind the primary than this is not read from until
+   * it catches up; 0 = no bound. Default 1000.
+   */
+  maxLagMs: number;
 }
 
 export interface PreparedStatementSettings {
