@@ -139,6 +139,7 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
       enabled: preparedStatements ?? !pooled.pgbouncer,
       perConnection: statementCacheSize,
     },
+    replicas: { servers: [], maxLagMs: 1000 },
   };
 }
 

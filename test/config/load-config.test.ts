@@ -320,6 +320,7 @@ describe('loadConfig: variables', () => {
       logParameters: false,
       slowQueryMs: 1000,
       preparedStatements: { enabled: true, perConnection: 100 },
+      replicas: { servers: [], maxLagMs: 1000 },
     });
   });
 });
@@ -544,6 +545,7 @@ describe('.env.example', () => {
       logParameters: false,
       slowQueryMs: 1000,
       preparedStatements: { enabled: false, perConnection: 100 },
+      replicas: { servers: [], maxLagMs: 1000 },
     };
     expect(loadConfig({ ...parseDotenv(text), ...shown })).toMatchObject(defaults);
     expect(loadConfig(parseDotenv(text))).toMatchObject(defaults);
