@@ -50,6 +50,8 @@ const ENCODING_HINT =
 /** One URL: the connection, and Prisma's pool parameters, which configure the pool rather than it. */
 export interface ParsedUrl {
   settings: ConnectionSettings;
+  /** The `schema` parameter, when the URL has one (`settings.schema` is `public` without it). */
+  schema?: string;
   /** Prisma's `connection_limit`. */
   connectionLimit?: number;
   /** Prisma's `pool_timeout`, in seconds. */
@@ -178,6 +180,7 @@ export function parseUrl(input: string, setting: string): ParsedUrl {
     );
   }
   const parsed: ParsedUrl = { settings };
+  if (param('schema') !== undefined) parsed.schema = schema;
   const connectionLimit = urlInteger(param('connection_limit'), setting, 'connection_limit', MAX_POOL_MAX);
   if (connectionLimit !== undefined) parsed.connectionLimit = connectionLimit;
   const poolTimeoutSeconds = urlInteger(param('pool_timeout'), setting, 'pool_timeout', MAX_TIMER_SECONDS);

@@ -31,6 +31,8 @@ const DEFAULT_SLOW_QUERY_MS = 1000;
 /** Prisma's `statement_cache_size` default: what the users' services keep prepared today. */
 const DEFAULT_STATEMENT_CACHE_SIZE = 100;
 const MAX_STATEMENT_CACHE_SIZE = 10_000;
+const DEFAULT_REPLICA_MAX_LAG_MS = 1000;
+const REPLICA_URLS = 'POSTGRES_REPLICA_URLS';
 
 /**
  * The variables in `.env` (in `cwd`, default the working directory) merged under `process.env`: a
@@ -93,6 +95,10 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
       0,
       MAX_TIMER_MS,
     ) ?? DEFAULT_IDLE_TIMEOUT_MS;
+  // Validated, and kept, even without POSTGRES_REPLICA_URLS (like POSTGRES_PORT next to URLs).
+  const replicaMaxLagMs =
+    parseInteger(read(env, 'POSTGRES_REPLICA_MAX_LAG_MS'), 'POSTGRES_REPLICA_MAX_LAG_MS', 0, MAX_TIMER_MS) ??
+    DEFAULT_REPLICA_MAX_LAG_MS;
 
   const pooledUrl = read(env, 'POSTGRES_PRISMA_URL');
   const directUrl = read(env, 'POSTGRES_URL_NON_POOLING');
@@ -121,6 +127,8 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
   if (schema !== undefined)
     applySchema(schema, [pooled, 'POSTGRES_PRISMA_URL'], [direct, 'POSTGRES_URL_NON_POOLING']);
 
+  const replicas = parseReplicas(read(env, REPLICA_URLS), pooledSource, pooled, direct);
+
   const fromUrlSeconds = pooledSource.poolTimeoutSeconds ?? pooled.connectTimeoutSeconds;
   return {
     enabled,
@@ -136,10 +144,11 @@ export function loadConfig(env: Environment = readEnvironment()): DatabaseConfig
     logParameters,
     slowQueryMs,
     preparedStatements: {
-      enabled: preparedStatements ?? !pooled.pgbouncer,
+      // Named statements need PgBouncer 1.21+ set up for them: off by default when any server is behind it.
+      enabled: preparedStatements ?? !(pooled.pgbouncer || replicas.some((replica) => replica.pgbouncer)),
       perConnection: statementCacheSize,
     },
-    replicas: { servers: [], maxLagMs: 1000 },
+    replicas: { servers: replicas, maxLagMs: replicaMaxLagMs },
   };
 }
 
@@ -232,6 +241,137 @@ function applySchema(schema: string, ...connections: [ConnectionSettings | undef
     }
     settings.schema = schema;
   }
+}
+
+/**
+ * POSTGRES_REPLICA_URLS: URLs separated by commas, each read like POSTGRES_PRISMA_URL. The replicas
+ * serve the pooled connection's reads, so they share its schema and its pool settings: a URL whose
+ * `schema`, `connection_limit` or `pool_timeout` differs from the pooled connection's URL is refused
+ * (without them it takes the pooled connection's), as is a URL listed twice or one that names the
+ * primary's server and database (the pooled or the direct connection's). Errors give the URL's
+ * 1-based position and, when it can be read, its host and port; never the URL itself.
+ */
+function parseReplicas(
+  value: string | undefined,
+  pooledSource: ParsedUrl,
+  pooled: ConnectionSettings,
+  direct: ConnectionSettings | undefined,
+): ConnectionSettings[] {
+  if (value === undefined) return [];
+  const urls = value.split(',').map((url) => url.trim());
+  const servers: ConnectionSettings[] = [];
+  for (const [index, url] of urls.entries()) {
+    const position = `URL ${index + 1}`;
+    if (url === '') {
+      throw new ConfigError(
+        REPLICA_URLS,
+        `${position} of ${urls.length} is empty: separate the URLs with single commas, with none at either end`,
+      );
+    }
+    const parsed = parseReplicaUrl(url, position);
+    const settings = copySettings(parsed.settings);
+    const fail = (problem: string): never => {
+      throw new ConfigError(REPLICA_URLS, `${position} (${hostAndPort(settings)}): ${problem}`);
+    };
+
+    if (parsed.schema !== undefined && parsed.schema !== pooled.schema) {
+      fail(
+        `has ?schema=${parsed.schema}, but the pooled connection's schema is ${pooled.schema}: tables are ` +
+          `qualified with the pooled connection's schema; remove schema from the replica URL or make it ${pooled.schema}`,
+      );
+    }
+    settings.schema = pooled.schema;
+
+    const poolParameters = [
+      ['connection_limit', parsed.connectionLimit, pooledSource.connectionLimit, 'POSTGRES_POOL_MAX'],
+      [
+        'pool_timeout',
+        parsed.poolTimeoutSeconds,
+        pooledSource.poolTimeoutSeconds,
+        'POSTGRES_POOL_TIMEOUT_MS',
+      ],
+    ] as const;
+    for (const [name, given, pooledValue, variable] of poolParameters) {
+      if (given === undefined || given === pooledValue) continue;
+      fail(
+        `has ${name}=${given}, but the pooled connection's URL has ${pooledValue === undefined ? 'none' : `${name}=${pooledValue}`}: ` +
+          `the replica pools take the pooled connection's pool settings (${variable}, else the pooled ` +
+          `connection's URL); remove ${name} from the replica URL or give it the same value`,
+      );
+    }
+
+    for (const [role, primarySettings] of [
+      ['pooled', pooled],
+      ['direct', direct],
+    ] as const) {
+      if (primarySettings !== undefined && sameServer(settings, primarySettings)) {
+        fail(
+          `names the ${role} connection's server and database (${describeServer(settings)}): a replica must ` +
+            'be another server, or reads would go to the primary',
+        );
+      }
+    }
+    const repeated = servers.findIndex((server) => sameServer(server, settings));
+    if (repeated !== -1) {
+      fail(
+        `names the same server and database as URL ${repeated + 1} (${describeServer(servers[repeated] ?? settings)}): list each replica once`,
+      );
+    }
+    servers.push(settings);
+  }
+  return servers;
+}
+
+/** parseUrl, its error (which never holds the URL) given the URL's position and host. */
+function parseReplicaUrl(url: string, position: string): ParsedUrl {
+  try {
+    return parseUrl(url, REPLICA_URLS);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const problem = error.message.slice(`${REPLICA_URLS}: `.length);
+    const host = readableHostAndPort(url);
+    // A raw comma in a password splits its URL in two: a piece without the scheme, or without the "@".
+    const hint =
+      /^(?:is not a valid URL|must be a URL like)/.test(problem) || !url.includes('@')
+        ? '; a comma inside a URL separates it from the next one: percent-encode a comma in a password as %2C'
+        : '';
+    throw new ConfigError(
+      REPLICA_URLS,
+      `${position}${host === undefined ? '' : ` (${host})`}: ${problem}${hint}`,
+    );
+  }
+}
+
+/**
+ * `host:port` of a URL that did not parse, when it can be read without the user info: only after an
+ * "@" (without one the text before the path may be a user and password with the host missing), and only
+ * when no "@" follows (a raw "/", "?" or "#" in the password ended the authority early).
+ */
+function readableHostAndPort(url: string): string | undefined {
+  const rest = /^postgres(?:ql)?:\/\/(.*)$/is.exec(url)?.[1];
+  if (rest === undefined) return undefined;
+  const end = rest.search(/[/?#]/);
+  const authority = end === -1 ? rest : rest.slice(0, end);
+  const at = authority.lastIndexOf('@');
+  if (at === -1 || rest.slice(authority.length).includes('@')) return undefined;
+  const hostPort = authority.slice(at + 1);
+  return /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::\d+)?$/.test(hostPort) ? hostPort : undefined;
+}
+
+function hostAndPort(settings: ConnectionSettings): string {
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  return `${host}:${settings.port}`;
+}
+
+function describeServer(settings: ConnectionSettings): string {
+  return `${hostAndPort(settings)}/${settings.database}`;
+}
+
+/** Same host (names compared without case; socket directories as given), port and database. */
+function sameServer(a: ConnectionSettings, b: ConnectionSettings): boolean {
+  const host = (settings: ConnectionSettings) =>
+    settings.host.startsWith('/') ? settings.host : settings.host.toLowerCase();
+  return host(a) === host(b) && a.port === b.port && a.database === b.database;
 }
 
 function copySettings(settings: ConnectionSettings): ConnectionSettings {

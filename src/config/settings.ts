@@ -70,7 +70,10 @@ export interface DatabaseConfig {
 }
 
 export interface ReplicaSettings {
-  /** `POSTGRES_REPLICA_URLS`, in the order given; each with the pooled URL's parameters. */
+  /**
+   * `POSTGRES_REPLICA_URLS`, in the order given; each with the pooled URL's parameters, and the pooled
+   * connection's schema. None is the pooled or direct connection's server and database, none is listed twice.
+   */
   servers: ConnectionSettings[];
   /**
    * `POSTGRES_REPLICA_MAX_LAG_MS`: a replica further behind the primary than this is not read from until
@@ -82,8 +85,8 @@ export interface ReplicaSettings {
 export interface PreparedStatementSettings {
   /**
    * `DATABASE_PREPARED_STATEMENTS`: the layer's statements run as named prepared statements. Default: on,
-   * except through PgBouncer (`pgbouncer=true`), which carries named statements only from 1.21 on, and
-   * only with `max_prepared_statements` set.
+   * except when the pooled connection or a replica goes through PgBouncer (`pgbouncer=true`), which carries
+   * named statements only from 1.21 on, and only with `max_prepared_statements` set.
    */
   enabled: boolean;
   /** `DATABASE_STATEMENT_CACHE_SIZE`: statements kept prepared per connection, least recently used closed. */

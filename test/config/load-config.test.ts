@@ -18,7 +18,7 @@ import {
   useConfigFiles,
 } from '../support/config-fixtures.js';
 
-const { dir } = useConfigFiles();
+const { dir, CA, CERT, KEY } = useConfigFiles();
 const PARTS: Environment = {
   POSTGRES_HOST: 'parts.example.com',
   POSTGRES_USER: 'parts_user',
@@ -471,7 +471,13 @@ describe('readEnvironment', () => {
 
 describe('errors never contain the password', () => {
   const PASSWORD = 'S3cret-Pa55word';
-  const VARIABLES = ['POSTGRES_PRISMA_URL', 'POSTGRES_URL_NON_POOLING', 'POSTGRES_DATABASE', 'POSTGRES_PORT'];
+  const VARIABLES = [
+    'POSTGRES_PRISMA_URL',
+    'POSTGRES_URL_NON_POOLING',
+    'POSTGRES_DATABASE',
+    'POSTGRES_PORT',
+    'POSTGRES_REPLICA_URLS',
+  ];
   const url = (rest: string) => `postgresql://app:${PASSWORD}${rest}`;
   const cases: [string, Environment][] = [
     ['unknown parameter', { POSTGRES_PRISMA_URL: url('@h/db?foo=1') }],
@@ -497,6 +503,34 @@ describe('errors never contain the password', () => {
     ],
     ['incomplete parts', { POSTGRES_HOST: 'h', POSTGRES_USER: 'app', POSTGRES_PASSWORD: PASSWORD }],
     ['bad port with parts', { ...PARTS, POSTGRES_PASSWORD: PASSWORD, POSTGRES_PORT: 'x' }],
+    ...(
+      [
+        ['unknown parameter', url('@r1/db?foo=1')],
+        ['bad sslmode', url('@r1/db?sslmode=bogus')],
+        ['missing certificate', url('@r1/db?sslmode=require&sslrootcert=nope.pem')],
+        ['port out of range', url('@r1:99999/db')],
+        ['space in host', url('@r 1/db')],
+        ['no host', url('@/db')],
+        ['no database', url('@r1')],
+        ['fragment', url('@r1/db#x')],
+        ['second ?', url('@r1/db?pgbouncer=true?sslmode=require')],
+        ['wrong scheme', `mysql://app:${PASSWORD}@r1/db`],
+        ['bad percent-encoding', url('%zz@r1/db')],
+        ['raw / in the password', `postgresql://app:ab/${PASSWORD}@r1/db`],
+        ['raw ? in the password', `postgresql://app:ab?${PASSWORD}=1@r1/db`],
+        ['raw # in the password', `postgresql://app:ab#${PASSWORD}@r1/db`],
+        ['raw , in the password', `postgresql://app:ab,${PASSWORD}@r1/db`],
+        ['raw , in the password, after a URL', `${url('@r1/db')}, postgresql://app:ab,${PASSWORD}@r2/db`],
+        ['the host forgotten', url('/db')],
+        ['another schema', url('@r1/db?schema=other')],
+        ['another connection_limit', url('@r1/db?connection_limit=3')],
+        ['listed twice', `${url('@r1/db')},${url('@r1/db')}`],
+        ['the primary', url('@db.example.com:6543/appdb')],
+      ] as const
+    ).map(([name, replicas]): [string, Environment] => [
+      `replica: ${name}`,
+      { POSTGRES_PRISMA_URL: BASE_URL, POSTGRES_REPLICA_URLS: replicas },
+    ]),
   ];
 
   it.each(cases)('%s', (_name, env) => {
@@ -528,9 +562,21 @@ describe('.env.example', () => {
       'POSTGRES_POOL_MAX',
       'POSTGRES_POOL_TIMEOUT_MS',
       'POSTGRES_POOL_IDLE_TIMEOUT_MS',
+      'POSTGRES_REPLICA_URLS',
+      'POSTGRES_REPLICA_MAX_LAG_MS',
     ]) {
       expect(commentedOut).toHaveProperty(name);
     }
+    const replicas = ['POSTGRES_REPLICA_URLS', 'POSTGRES_REPLICA_MAX_LAG_MS'];
+    const withReplicas = loadConfig({
+      ...parseDotenv(text),
+      ...Object.fromEntries(replicas.map((name) => [name, commentedOut[name]])),
+    });
+    expect(withReplicas.replicas.servers.map((server) => server.host)).toEqual([
+      'replica-1.example.com',
+      'replica-2.example.com',
+    ]);
+    expect(withReplicas.replicas.maxLagMs).toBe(1000);
     // The values shown commented out are the defaults (.env.example's pooled URL has pgbouncer=true).
     const logging = [
       'DATABASE_LOG_LEVEL',
@@ -591,5 +637,349 @@ describe('POSTGRES_SCHEMA', () => {
 
   it('leaves public when unset', () => {
     expect(loadConfig(base).pooled.schema).toBe('public');
+  });
+});
+
+describe('POSTGRES_REPLICA_URLS', () => {
+  const REPLICA_1 = 'postgresql://reader:pw1@replica-1.example.com:5432/appdb';
+  const REPLICA_2 = 'postgresql://reader:pw2@replica-2.example.com:5433/appdb';
+  const replicas = (urls: string | undefined, env: Environment = {}) =>
+    loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, ...env, POSTGRES_REPLICA_URLS: urls }).replicas;
+  const refusal = (urls: string, env: Environment = {}) =>
+    configError(() => loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, ...env, POSTGRES_REPLICA_URLS: urls }));
+  /** The problem of a ConfigError's message, without the variable. */
+  const problemOf = (fn: () => unknown) => {
+    const error = configError(fn);
+    return error.message.slice(`${error.setting}: `.length);
+  };
+
+  it.each([undefined, '', '  '])('=%j: no replicas, the default lag bound', (urls) => {
+    expect(replicas(urls)).toEqual({ servers: [], maxLagMs: 1000 });
+  });
+
+  it('reads the URLs in order, trimming the spaces around the commas', () => {
+    expect(replicas(` ${REPLICA_1} ,\t${REPLICA_2} `).servers).toEqual([
+      settings({ host: 'replica-1.example.com', user: 'reader', password: 'pw1' }),
+      settings({ host: 'replica-2.example.com', port: 5433, user: 'reader', password: 'pw2' }),
+    ]);
+  });
+
+  it("reads every parameter the pooled URL's grammar has", () => {
+    const query =
+      `?pgbouncer=true&connect_timeout=7&application_name=reader%20app&sslmode=verify-full` +
+      `&sslrootcert=${encodeURIComponent(CA)}&sslcert=${encodeURIComponent(CERT)}&sslkey=${encodeURIComponent(KEY)}`;
+    const expected = settings({
+      host: 'replica-1.example.com',
+      user: 'reader',
+      password: 'pw1',
+      pgbouncer: true,
+      connectTimeoutSeconds: 7,
+      applicationName: 'reader app',
+      ssl: { mode: 'verify-full', rootCertPath: CA, certPath: CERT, keyPath: KEY },
+    });
+    expect(replicas(`${REPLICA_1}${query}`).servers).toEqual([expected]);
+    // The same URL as the pooled one reads the same.
+    const asPooled = loadConfig({ POSTGRES_PRISMA_URL: `${REPLICA_1}${query}` }).pooled;
+    expect(asPooled).toEqual(expected);
+  });
+
+  it('reads a unix-socket directory and an IPv6 address', () => {
+    const { servers } = replicas(
+      'postgres://reader@/appdb?host=/var/run/replica, postgresql://reader@[::1]:5434/appdb',
+    );
+    expect(servers.map(({ host, port }) => [host, port])).toEqual([
+      ['/var/run/replica', 5432],
+      ['::1', 5434],
+    ]);
+  });
+
+  it.each([
+    [`${REPLICA_1},,${REPLICA_2}`, 'URL 2 of 3 is empty'],
+    [`${REPLICA_1}, ,${REPLICA_2}`, 'URL 2 of 3 is empty'],
+    [`${REPLICA_1},`, 'URL 2 of 2 is empty'],
+    [`,${REPLICA_1}`, 'URL 1 of 2 is empty'],
+    [',', 'URL 1 of 2 is empty'],
+  ])('refuses an empty entry: %j', (urls, text) => {
+    expectConfigError(() => replicas(urls), 'POSTGRES_REPLICA_URLS', text);
+  });
+
+  it('names the variable, the position and the host and port of a bad URL', () => {
+    const error = refusal(`${REPLICA_1},${REPLICA_2}?foo=1`);
+    expect(error.setting).toBe('POSTGRES_REPLICA_URLS');
+    expect(error.message).toBe(
+      'POSTGRES_REPLICA_URLS: URL 2 (replica-2.example.com:5433): unknown URL parameter "foo" (known: ' +
+        'pgbouncer, connect_timeout, sslmode, sslcert, sslkey, sslrootcert, schema, application_name, host, ' +
+        'connection_limit, pool_timeout, uselibpqcompat)',
+    );
+  });
+
+  it('gives the position alone when the host cannot be read', () => {
+    expect(refusal(`${REPLICA_1},mysql://reader:pw@replica-2/appdb`).message).toBe(
+      'POSTGRES_REPLICA_URLS: URL 2: must be a URL like postgresql://user:password@host:5432/database ' +
+        '(postgresql:// or postgres://); a comma inside a URL separates it from the next one: percent-encode ' +
+        'a comma in a password as %2C',
+    );
+    expect(refusal('postgresql://reader:pw@/appdb').message).toMatch(
+      /^POSTGRES_REPLICA_URLS: URL 1: has no host/,
+    );
+  });
+
+  it.each([
+    '?sslmode=bogus',
+    '?sslmode=verify-ca',
+    '?sslcert=client.pem&sslmode=require',
+    '?sslmode=require&sslrootcert=nope.pem',
+    '?sslrootcert=ca.pem',
+    '?connect_timeout=0',
+    '?connect_timeout=soon',
+    '?pgbouncer=maybe',
+    '?application_name=',
+    '?schema=a-b',
+    '?host=a%2Cb',
+    '?uselibpqcompat=false',
+    '?connection_limit=1001',
+    '?pool_timeout=0',
+    '?pgbouncer=true&pgbouncer=true',
+    '?pgbouncer=true?sslmode=require',
+  ])('refuses %s as the pooled URL does, with the same reason', (query) => {
+    const pooledProblem = problemOf(() => loadConfig({ POSTGRES_PRISMA_URL: `${REPLICA_1}${query}` }));
+    const error = refusal(`${REPLICA_2},${REPLICA_1}${query}`);
+    expect(error.setting).toBe('POSTGRES_REPLICA_URLS');
+    expect(error.message).toBe(`POSTGRES_REPLICA_URLS: URL 2 (replica-1.example.com:5432): ${pooledProblem}`);
+  });
+
+  it.each([
+    ['reader:pw@replica-1:0/appdb', 'URL 1 (replica-1:0): the port must be an integer from 1 to 65535'],
+    ['reader:pw@replica-1/', 'URL 1 (replica-1): has no database name'],
+    ['replica-1:5432/appdb', 'URL 1: has no user name'],
+  ])('postgresql://%s: %s', (rest, text) => {
+    expectConfigError(() => replicas(`postgresql://${rest}`), 'POSTGRES_REPLICA_URLS', text);
+  });
+
+  it('explains a URL split by a raw comma in its password, without showing either half', () => {
+    const error = refusal('postgresql://reader:1234,5678@replica-1/appdb');
+    expect(error.message).toBe(
+      'POSTGRES_REPLICA_URLS: URL 1: has no user name: use postgresql://user:password@host:5432/database; ' +
+        'a comma inside a URL separates it from the next one: percent-encode a comma in a password as %2C',
+    );
+    expect(error.message).not.toMatch(/1234|5678/);
+  });
+
+  describe('schema', () => {
+    const POOLED = `${BASE_URL}?schema=tenant_a`;
+
+    it("takes the pooled connection's schema when the URL has none", () => {
+      expect(replicas(REPLICA_1, { POSTGRES_PRISMA_URL: POOLED }).servers[0]?.schema).toBe('tenant_a');
+      const fromVariable = replicas(REPLICA_1, { POSTGRES_SCHEMA: 'tenant_b' });
+      expect(fromVariable.servers[0]?.schema).toBe('tenant_b');
+    });
+
+    it("accepts the pooled connection's schema", () => {
+      const urls = `${REPLICA_1}?schema=tenant_a`;
+      expect(replicas(urls, { POSTGRES_PRISMA_URL: POOLED }).servers[0]?.schema).toBe('tenant_a');
+      expect(replicas(urls, { POSTGRES_SCHEMA: 'tenant_a' }).servers[0]?.schema).toBe('tenant_a');
+      expect(replicas(`${REPLICA_1}?schema=public`).servers[0]?.schema).toBe('public');
+    });
+
+    it.each([
+      [POOLED, `${REPLICA_1}?schema=tenant_b`, 'tenant_b', 'tenant_a'],
+      [POOLED, `${REPLICA_1}?schema=public`, 'public', 'tenant_a'],
+      [BASE_URL, `${REPLICA_1}?schema=tenant_a`, 'tenant_a', 'public'],
+    ])('pooled %s, replica %s: refused', (pooled, urls, replicaSchema, pooledSchema) => {
+      expect(refusal(`${REPLICA_2},${urls}`, { POSTGRES_PRISMA_URL: pooled }).message).toBe(
+        `POSTGRES_REPLICA_URLS: URL 2 (replica-1.example.com:5432): has ?schema=${replicaSchema}, but the ` +
+          `pooled connection's schema is ${pooledSchema}: tables are qualified with the pooled connection's ` +
+          `schema; remove schema from the replica URL or make it ${pooledSchema}`,
+      );
+    });
+
+    it('refuses a schema other than POSTGRES_SCHEMA', () => {
+      expectConfigError(
+        () => replicas(`${REPLICA_1}?schema=tenant_b`, { POSTGRES_SCHEMA: 'tenant_a' }),
+        'POSTGRES_REPLICA_URLS',
+        "URL 1 (replica-1.example.com:5432): has ?schema=tenant_b, but the pooled connection's schema is tenant_a",
+      );
+    });
+  });
+
+  describe('pool parameters: the replica pools take the pooled settings', () => {
+    it('accepts the same connection_limit and pool_timeout as the pooled URL, and changes nothing', () => {
+      const env = { POSTGRES_PRISMA_URL: `${BASE_URL}?connection_limit=4&pool_timeout=3` };
+      const config = loadConfig({
+        ...env,
+        POSTGRES_REPLICA_URLS: `${REPLICA_1}?connection_limit=4&pool_timeout=3,${REPLICA_2}?pool_timeout=3`,
+      });
+      expect(config.replicas.servers).toHaveLength(2);
+      expect(config.pool).toEqual(loadConfig(env).pool);
+      expect(config.pool).toMatchObject({ max: 4, connectionTimeoutMillis: 3000 });
+    });
+
+    it("keeps each replica's connect_timeout for its connections, not for the pool", () => {
+      const config = loadConfig({
+        POSTGRES_PRISMA_URL: BASE_URL,
+        POSTGRES_REPLICA_URLS: `${REPLICA_1}?connect_timeout=3`,
+      });
+      expect(config.replicas.servers[0]?.connectTimeoutSeconds).toBe(3);
+      expect(config.pool.connectionTimeoutMillis).toBe(10_000);
+    });
+
+    it.each([
+      [
+        `${BASE_URL}?connection_limit=4`,
+        '?connection_limit=5',
+        'connection_limit=5',
+        'connection_limit=4',
+        'POSTGRES_POOL_MAX',
+      ],
+      [BASE_URL, '?connection_limit=5', 'connection_limit=5', 'none', 'POSTGRES_POOL_MAX'],
+      [
+        `${BASE_URL}?pool_timeout=3`,
+        '?pool_timeout=2',
+        'pool_timeout=2',
+        'pool_timeout=3',
+        'POSTGRES_POOL_TIMEOUT_MS',
+      ],
+      [BASE_URL, '?pool_timeout=2', 'pool_timeout=2', 'none', 'POSTGRES_POOL_TIMEOUT_MS'],
+    ])('pooled %s, replica %s: refused', (pooled, query, given, pooledValue, variable) => {
+      const name = given.split('=')[0];
+      expect(refusal(`${REPLICA_1}${query}`, { POSTGRES_PRISMA_URL: pooled }).message).toBe(
+        `POSTGRES_REPLICA_URLS: URL 1 (replica-1.example.com:5432): has ${given}, but the pooled connection's ` +
+          `URL has ${pooledValue}: the replica pools take the pooled connection's pool settings (${variable}, ` +
+          `else the pooled connection's URL); remove ${name} from the replica URL or give it the same value`,
+      );
+    });
+
+    it('compares with POSTGRES_URL_NON_POOLING when it serves as the pooled connection', () => {
+      const env = {
+        POSTGRES_PRISMA_URL: undefined,
+        POSTGRES_URL_NON_POOLING: `${BASE_URL}?connection_limit=2`,
+      };
+      expect(replicas(`${REPLICA_1}?connection_limit=2`, env).servers).toHaveLength(1);
+      expect(refusal(`${REPLICA_1}?connection_limit=3`, env).message).toContain(
+        "has connection_limit=3, but the pooled connection's URL has connection_limit=2",
+      );
+    });
+  });
+
+  describe('each replica once, and never the primary', () => {
+    it.each([
+      [REPLICA_1, REPLICA_1],
+      [REPLICA_1, `${REPLICA_1}?sslmode=require&application_name=x`],
+      [REPLICA_1, 'postgresql://other:pw@REPLICA-1.example.com/appdb'],
+      [REPLICA_1, 'postgres://reader@/appdb?host=replica-1.example.com'],
+    ])('refuses %s then %s', (first, second) => {
+      const host = second.includes('REPLICA-1') ? 'REPLICA-1.example.com' : 'replica-1.example.com';
+      expect(refusal(`${first},${REPLICA_2},${second}`).message).toBe(
+        `POSTGRES_REPLICA_URLS: URL 3 (${host}:5432): names the same server and database as ` +
+          'URL 1 (replica-1.example.com:5432/appdb): list each replica once',
+      );
+    });
+
+    it('accepts another database or port on the same host', () => {
+      const urls = [
+        REPLICA_1,
+        `${REPLICA_1.replace('/appdb', '/appdb_copy')}`,
+        REPLICA_1.replace(':5432', ':5433'),
+      ];
+      expect(replicas(urls.join(',')).servers).toHaveLength(3);
+    });
+
+    it("refuses the pooled connection's server and database", () => {
+      expect(refusal(`${REPLICA_1},postgresql://reader:pw@DB.example.com:6543/appdb`).message).toBe(
+        "POSTGRES_REPLICA_URLS: URL 2 (DB.example.com:6543): names the pooled connection's server and " +
+          'database (DB.example.com:6543/appdb): a replica must be another server, or reads would go to the primary',
+      );
+      expectConfigError(
+        () => replicas(REPLICA_1, { POSTGRES_PRISMA_URL: undefined, POSTGRES_URL_NON_POOLING: REPLICA_1 }),
+        'POSTGRES_REPLICA_URLS',
+        "URL 1 (replica-1.example.com:5432): names the pooled connection's server and database",
+      );
+      expectConfigError(
+        () =>
+          replicas('postgresql://reader@parts.example.com/parts_db', {
+            POSTGRES_PRISMA_URL: undefined,
+            ...PARTS,
+          }),
+        'POSTGRES_REPLICA_URLS',
+        "names the pooled connection's server and database",
+      );
+    });
+
+    it("refuses the direct connection's server and database behind a PgBouncer pooled URL", () => {
+      const env = {
+        POSTGRES_PRISMA_URL: 'postgresql://app:pw@bouncer:6432/appdb?pgbouncer=true',
+        POSTGRES_URL_NON_POOLING: 'postgresql://owner:pw@primary.example.com:5432/appdb',
+      };
+      expectConfigError(
+        () => replicas('postgresql://reader:pw@primary.example.com/appdb', env),
+        'POSTGRES_REPLICA_URLS',
+        "URL 1 (primary.example.com:5432): names the direct connection's server and database",
+      );
+      // Another database behind the same PgBouncer is another server's, as far as the URL says.
+      expect(replicas('postgresql://app:pw@bouncer:6432/appdb_ro?pgbouncer=true', env).servers).toHaveLength(
+        1,
+      );
+    });
+  });
+
+  describe('prepared statements', () => {
+    it.each([
+      [REPLICA_1, undefined, true],
+      [`${REPLICA_1}?pgbouncer=true`, undefined, false],
+      [`${REPLICA_1},${REPLICA_2}?pgbouncer=true`, undefined, false],
+      [`${REPLICA_1}?pgbouncer=true`, 'true', true],
+    ])(
+      'replicas %s with DATABASE_PREPARED_STATEMENTS=%j: %s (off by default when one is behind PgBouncer)',
+      (urls, value, enabled) => {
+        const config = loadConfig({
+          POSTGRES_PRISMA_URL: BASE_URL,
+          POSTGRES_REPLICA_URLS: urls,
+          DATABASE_PREPARED_STATEMENTS: value,
+        });
+        expect(config.preparedStatements.enabled).toBe(enabled);
+      },
+    );
+  });
+});
+
+describe('POSTGRES_REPLICA_MAX_LAG_MS', () => {
+  const REPLICA = 'postgresql://reader@replica-1.example.com/appdb';
+
+  it.each([
+    [undefined, 1000],
+    ['', 1000],
+    ['0', 0],
+    ['250', 250],
+    ['2147483647', 2_147_483_647],
+  ])('=%j gives maxLagMs %i (0 = no bound)', (value, ms) => {
+    const config = loadConfig({
+      POSTGRES_PRISMA_URL: BASE_URL,
+      POSTGRES_REPLICA_URLS: REPLICA,
+      POSTGRES_REPLICA_MAX_LAG_MS: value,
+    });
+    expect(config.replicas.maxLagMs).toBe(ms);
+  });
+
+  it.each(['-1', '1.5', '1s', 'none', '2147483648'])('rejects %j', (value) => {
+    expectConfigError(
+      () =>
+        loadConfig({
+          POSTGRES_PRISMA_URL: BASE_URL,
+          POSTGRES_REPLICA_URLS: REPLICA,
+          POSTGRES_REPLICA_MAX_LAG_MS: value,
+        }),
+      'POSTGRES_REPLICA_MAX_LAG_MS',
+      `must be an integer from 0 to 2147483647, got "${value}"`,
+    );
+  });
+
+  it('is allowed, and still checked, without POSTGRES_REPLICA_URLS', () => {
+    const config = loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, POSTGRES_REPLICA_MAX_LAG_MS: '500' });
+    expect(config.replicas).toEqual({ servers: [], maxLagMs: 500 });
+    expectConfigError(
+      () => loadConfig({ POSTGRES_PRISMA_URL: BASE_URL, POSTGRES_REPLICA_MAX_LAG_MS: 'soon' }),
+      'POSTGRES_REPLICA_MAX_LAG_MS',
+      'must be an integer from 0 to 2147483647, got "soon"',
+    );
   });
 });
