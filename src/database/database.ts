@@ -16,8 +16,10 @@ import {
   queryReporter,
   toLogger,
 } from '../logging/logger.js';
-import { createConnectionPool, type PoolCounts } from '../pool/connection-pool.js';
+import { createConnectionPool, type PoolCounts, type ReplicaHealth } from '../pool/connection-pool.js';
 import { preparedRawQuery } from '../pool/pooled-connection.js';
+import { markReplicaRead } from '../pool/replica-reads.js';
+import { decodeToken, encodeToken } from '../pool/wal-position.js';
 import { validateRawStatement } from '../query/input-rules.js';
 import { QueryCache, type RunCompiled } from '../query/query-cache.js';
 import {
@@ -34,7 +36,7 @@ import { type RolesRepository, rolesRepository } from '../repositories/roles.js'
 import { type UsersRepository, usersRepository } from '../repositories/users.js';
 
 export type { QueryEvent, QueryListener } from '../logging/logger.js';
-export type { PoolCounts } from '../pool/connection-pool.js';
+export type { PoolCounts, ReplicaHealth } from '../pool/connection-pool.js';
 export type { RetryOptions, TransactionOptions } from '../query/transaction.js';
 
 /** Options of one `executeRaw` call. */
@@ -52,6 +54,13 @@ export interface ExecuteRawOptions {
    * wasted on text built afresh for each call. Default false.
    */
   prepare?: boolean;
+  /**
+   * The statement only reads: where read replicas are configured, it may run on one, under the same
+   * rules as the query builder's reads (read-your-writes, the lag bound). Raw SQL runs on the primary
+   * otherwise, and always inside a transaction or with `statementTimeoutMs`. A statement that writes is
+   * refused by the replica and runs on the primary. Default false.
+   */
+  replica?: boolean;
 }
 
 /** What both the database and a transaction offer. */
@@ -94,11 +103,37 @@ export interface HealthReport {
   pool: PoolCounts;
   /** Whether the pooled connection goes through PgBouncer (`pgbouncer=true` in its URL). */
   pgbouncer: boolean;
+  /** Each read replica (POSTGRES_REPLICA_URLS), probed now; absent when none is configured. */
+  replicas?: ReplicaHealth[];
   /** Why the check failed, when `ok` is false (never contains the password). */
   error?: string;
 }
 
+/** Read-your-writes across calls, requests and services, where read replicas are configured. */
+export interface Consistency {
+  /**
+   * Runs `fn` in a read-your-writes scope of its own: its reads see the writes made in it, and, with
+   * `after`, everything the token's scope had written. Outside any scope the database object is the
+   * scope. Without read replicas every read is on the primary and the scope changes nothing.
+   *
+   * @example
+   * app.use((req, res, next) => db.consistency.run(next, { after: req.cookies.rw }))
+   */
+  run<T>(fn: () => T, options?: { after?: string | undefined }): T;
+  /**
+   * An opaque token for what the calling scope has written (and been given with `after`): pass it back
+   * as `after` in a later request or another service, whose reads then see those writes.
+   */
+  token(): Promise<string>;
+}
+
 export interface Database extends QueryScope {
+  /**
+   * The same API on the primary alone: its reads never go to a read replica. For the rare read that must
+   * see another process's write made a moment ago. Without replicas it is the database itself.
+   */
+  readonly primary: QueryScope;
+  readonly consistency: Consistency;
   /**
    * Calls `listener` after each statement sent to the server — repository calls, `executeRaw`,
    * `db.kysely` queries, and inside transactions BEGIN, COMMIT and savepoints too — with its SQL, its
@@ -128,19 +163,30 @@ export interface CreateDatabaseOptions {
   logger?: Logger | PinoLike;
   /** Query parameters in query events and logs, instead of `[redacted]`. Default: DATABASE_LOG_PARAMETERS. */
   logParameters?: boolean;
+  /**
+   * How often the read replicas' replay positions and the primary's WAL position are read, in ms
+   * (the lag measurement and read-your-writes rest on them). Default 200.
+   */
+  replicaProbeIntervalMs?: number;
 }
 
-type RawRunner = <Row>(text: string, params?: readonly unknown[], prepare?: boolean) => Promise<Row[]>;
+type RawRunner = <Row>(
+  text: string,
+  params?: readonly unknown[],
+  prepare?: boolean,
+  replica?: boolean,
+) => Promise<Row[]>;
 
 /**
  * Raw SQL on `kysely`. Text or a parameter PostgreSQL would not receive exactly (NUL, a lone surrogate)
  * is refused before it is sent: `pg` would send U+FFFD for a lone surrogate, changing the value unseen.
  */
 function executeRawOn(kysely: Kysely<DB>): RawRunner {
-  return <Row>(text: string, params: readonly unknown[] = [], prepare = false) =>
+  return <Row>(text: string, params: readonly unknown[] = [], prepare = false, replica = false) =>
     withDatabaseErrors(async () => {
       validateRawStatement(text, params);
       const query = prepare ? preparedRawQuery(text, params) : CompiledQuery.raw(text, [...params]);
+      if (replica) markReplicaRead(query);
       const result = await kysely.executeQuery<Row>(query);
       return [...result.rows];
     });
@@ -217,37 +263,60 @@ export function createDatabase(
     // Values given to db.kysely reach here unchecked; the repositories' and executeRaw's are checked
     // already, with their fields named.
     checkParameters: (parameters) => validateRawStatement(undefined, parameters),
+    ...(options.replicaProbeIntervalMs === undefined
+      ? {}
+      : { replicaProbeIntervalMs: options.replicaProbeIntervalMs }),
   });
-  const kysely = new Kysely<DB>({ dialect: pool.dialect }).withSchema(config.pooled.schema);
-
-  const executeRaw = executeRawOn(kysely);
+  const schema = config.pooled.schema;
+  const kysely = new Kysely<DB>({ dialect: pool.dialect }).withSchema(schema);
   const shared: SharedState = { textSearchConfigurations: {}, queries: new QueryCache() };
   const scopeOf = transactionScope(shared);
+
+  /** The query API over `on` (reads routed, or on the primary alone), with `run` for compiled statements. */
+  const queryScope = (on: Kysely<DB>, run: RunCompiled): QueryScope => {
+    const executeRaw = executeRawOn(on);
+    return {
+      kysely: on,
+      ...repositoriesOn(on, shared, run),
+      executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) => {
+        if (rawOptions.statementTimeoutMs === undefined)
+          return executeRaw<Row>(text, params, rawOptions.prepare, rawOptions.replica);
+        // Refused before the statement's transaction begins, so nothing at all is sent.
+        try {
+          validateRawStatement(text, params);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return runTransaction(
+          on,
+          owner,
+          scopeOf,
+          (tx) => tx.executeRaw<Row>(text, params, { prepare: rawOptions.prepare }),
+          { statementTimeoutMs: rawOptions.statementTimeoutMs },
+        );
+      },
+      transaction: (fn, transactionOptions = {}) =>
+        runTransaction(on, owner, scopeOf, fn, transactionOptions),
+    };
+  };
+  const routed = queryScope(kysely, pool.run);
+  const primary = pool.hasReplicas
+    ? queryScope(new Kysely<DB>({ dialect: pool.primaryDialect }).withSchema(schema), pool.runOnPrimary)
+    : routed;
+  const serverCheck = executeRawOn(primary.kysely);
   const checkEvent = (event: string) => {
     if (event !== 'query') throw new TypeError(`unknown event "${event}": the only event is "query"`);
   };
   return {
-    kysely,
-    ...repositoriesOn(kysely, shared, pool.run),
-    executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) => {
-      if (rawOptions.statementTimeoutMs === undefined)
-        return executeRaw<Row>(text, params, rawOptions.prepare);
-      // Refused before the statement's transaction begins, so nothing at all is sent.
-      try {
-        validateRawStatement(text, params);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return runTransaction(
-        kysely,
-        owner,
-        scopeOf,
-        (tx) => tx.executeRaw<Row>(text, params, { prepare: rawOptions.prepare }),
-        { statementTimeoutMs: rawOptions.statementTimeoutMs },
-      );
+    ...routed,
+    primary,
+    consistency: {
+      run(fn, runOptions = {}) {
+        const after = runOptions.after === undefined ? 0n : decodeToken(runOptions.after);
+        return pool.scopes.run(after, fn);
+      },
+      token: () => withDatabaseErrors(async () => encodeToken(await pool.positionForScope())),
     },
-    transaction: (fn, transactionOptions = {}) =>
-      runTransaction(kysely, owner, scopeOf, fn, transactionOptions),
     on(event, listener) {
       checkEvent(event);
       listeners.add(listener);
@@ -260,13 +329,15 @@ export function createDatabase(
       const pgbouncer = config.pooled.pgbouncer;
       const started = performance.now();
       try {
-        const [row] = await executeRaw<{ server_version: string }>('SHOW server_version');
+        const [row] = await serverCheck<{ server_version: string }>('SHOW server_version');
+        const roundTripMs = Math.round((performance.now() - started) * 100) / 100;
         return {
           ok: true,
           serverVersion: row?.server_version,
-          roundTripMs: Math.round((performance.now() - started) * 100) / 100,
+          roundTripMs,
           pool: pool.counts(),
           pgbouncer,
+          ...(pool.hasReplicas ? { replicas: await pool.replicaHealth() } : {}),
         };
       } catch (error) {
         return {
@@ -274,6 +345,7 @@ export function createDatabase(
           error: error instanceof Error ? error.message : String(error),
           pool: pool.counts(),
           pgbouncer,
+          ...(pool.hasReplicas ? { replicas: await pool.replicaHealth() } : {}),
         };
       }
     },

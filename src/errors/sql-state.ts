@@ -18,6 +18,8 @@ export const SqlState = {
   checkViolation: '23514',
   // Class 25: the server ends a session that sat idle inside a transaction for too long.
   idleInTransactionSessionTimeout: '25P03',
+  // A write (nextval, a function that writes, SELECT … FOR UPDATE) sent to a read-only standby.
+  readOnlySqlTransaction: '25006',
   // Class 26: a named prepared statement the session no longer has.
   invalidSqlStatementName: '26000',
   // Class 28: pg_hba.conf refused the connection; a wrong password (or a missing role).

@@ -90,6 +90,11 @@ export function consoleLogger(level: LogLevel): Logger {
 
 /** One statement sent to the server, as `db.on('query', listener)` receives it. */
 export interface QueryEvent {
+  /**
+   * The server that answered: `primary` (the pooled connection), or `replica-<n>`, the n-th of
+   * POSTGRES_REPLICA_URLS.
+   */
+  readonly server: string;
   /** The SQL text as sent, with `$1`-style placeholders. */
   readonly sql: string;
   /** The parameters; each one `'[redacted]'` unless parameters are logged (DATABASE_LOG_PARAMETERS). */
@@ -111,6 +116,7 @@ export type QueryListener = (event: QueryEvent) => void;
 
 /** What the instrumented pool reports per statement, before redaction. */
 export interface ExecutedQuery {
+  server: string;
   sql: string;
   params: readonly unknown[];
   durationMs: number;
@@ -146,6 +152,7 @@ export function queryReporter(options: QueryReporterOptions): (query: ExecutedQu
     const slow = warn && slowQueryMs > 0 && query.durationMs + query.waitMs >= slowQueryMs;
     if (listeners.size === 0 && !debug && !slow) return;
     const event: QueryEvent = Object.freeze({
+      server: query.server,
       sql: query.sql,
       params: Object.freeze(logParameters ? [...query.params] : query.params.map(() => REDACTED)),
       durationMs: round(query.durationMs),

@@ -1,132 +1,135 @@
 /**
- * The application's pool: one `pg` Pool for the pooled connection, the guard every checkout passes,
- * the Kysely dialect over it, and `run`, which sends a compiled statement straight to a pooled
- * connection. The database object (database.ts) composes it.
+ * The application's connections: the pool to the primary (the pooled connection) and, when
+ * POSTGRES_REPLICA_URLS names read replicas, one pool per replica with the router that sends reads to
+ * them (replica-router.ts). It gives the Kysely dialect, `run` for the repositories' compiled statements,
+ * and the same two for `db.primary`, which never reads from a replica. The database object (database.ts)
+ * composes it. With no replica configured, the dialect and `run` are the primary pool's own, as they were
+ * before replicas existed.
  */
-import type { CompiledQuery, Dialect } from 'kysely';
-import type pg from 'pg';
+import { CompiledQuery, type Dialect } from 'kysely';
 import type { DatabaseConfig } from '../config/settings.js';
-import { DisconnectedError } from '../errors/classes.js';
-import type { ExecutedQuery, Logger } from '../logging/logger.js';
-import { connectionFailure, createPgPool } from './connect.js';
 import { LayerDialect } from './layer-driver.js';
-import { mayPrepare, PooledConnection } from './pooled-connection.js';
-import { PreparedStatements, type StatementEpoch } from './prepared-statements.js';
-import { layerTypeParsers } from './timestamps.js';
+import { mayPrepare } from './pooled-connection.js';
+import { type PrimaryPosition, WriteScopes } from './read-your-writes.js';
+import { type ReplicaHealth, ReplicaMonitor } from './replica-monitor.js';
+import { isReplicaRead } from './replica-reads.js';
+import { ReplicaRouter } from './replica-router.js';
+import { RoutedConnection } from './routed-connection.js';
+import { createServerPool, type PoolCounts, type ServerPool, type ServerPoolOptions } from './server-pool.js';
+import { parseLsn } from './wal-position.js';
 
-export interface PoolCounts {
-  /** Connections open, idle or in use. */
-  total: number;
-  idle: number;
-  /** Callers waiting for a connection. */
-  waiting: number;
-}
+export type { ReplicaHealth } from './replica-monitor.js';
+export type { PoolCounts } from './server-pool.js';
 
-export interface ConnectionPoolOptions {
-  /** Receives every statement sent (see logger.ts's queryReporter). */
-  report: (query: ExecutedQuery) => void;
-  logger: Logger;
-  /**
-   * Runs before every checkout and throws to refuse it: the database object refuses its outer self
-   * inside one of its own transaction callbacks.
-   */
-  beforeCheckout: () => void;
-  /**
-   * Runs before every statement Kysely sends (`db.kysely`, transactions) and throws to refuse it, with
-   * nothing sent: the database object refuses parameters PostgreSQL would not receive exactly.
-   */
-  checkParameters: (parameters: readonly unknown[]) => void;
-}
+export type ConnectionPoolOptions = ServerPoolOptions & {
+  /** How often the replica monitor reads the servers' WAL positions, in ms. Default 200. */
+  replicaProbeIntervalMs?: number;
+};
+
+type Run = <R>(query: CompiledQuery<R>) => Promise<{ rows: R[] }>;
 
 export interface ConnectionPool {
-  /** Kysely's dialect: its connections are checked out through the guard. */
+  /** Kysely's dialect: its connections are checked out through the guard (and routed, with replicas). */
   readonly dialect: Dialect;
-  /** Runs one compiled statement on a pooled connection (named where `mayPrepare` allows), outside transactions. */
-  run<R>(query: CompiledQuery<R>): Promise<{ rows: R[] }>;
+  /** Runs one compiled statement (named where `mayPrepare` allows), outside transactions. */
+  run: Run;
+  /** The same two, never reading from a replica. */
+  readonly primaryDialect: Dialect;
+  runOnPrimary: Run;
+  /** The primary pool's counts. */
   counts(): PoolCounts;
+  /** What the replica monitor knows of each replica, after probing them now; empty without replicas. */
+  replicaHealth(): Promise<ReplicaHealth[]>;
+  readonly hasReplicas: boolean;
+  /** The read-your-writes scopes (used only with replicas). */
+  readonly scopes: WriteScopes;
+  /**
+   * The primary's WAL position covering every write the calling scope made: read now from the primary,
+   * unless a reading taken after the scope's last write is known.
+   */
+  positionForScope(): Promise<bigint>;
   /** Waits for the checked-out connections, then closes every connection. Safe to call more than once. */
   close(): Promise<void>;
   readonly closed: boolean;
 }
 
-/** The pool for `config.pooled`; connections are opened lazily, on the first checkout. */
+const DEFAULT_PROBE_INTERVAL_MS = 200;
+
+const currentWalPosition = CompiledQuery.raw('SELECT pg_current_wal_lsn()::text AS lsn');
+
 export function createConnectionPool(config: DatabaseConfig, options: ConnectionPoolOptions): ConnectionPool {
-  const { report, logger, beforeCheckout, checkParameters } = options;
-  const pool = createPgPool(config.pooled, {
-    max: config.pool.max,
-    connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
-    idleTimeoutMillis: config.pool.idleTimeoutMillis,
-    types: layerTypeParsers,
-  });
-  // An idle connection the server drops emits 'error' on the pool; unhandled, it would end the process.
-  pool.on('error', (error) => {
-    logger.warn('an idle connection was closed by the server; the pool will open a new one', {
-      error: error.message,
-    });
-  });
-  const counts = (): PoolCounts => ({
-    total: pool.totalCount,
-    idle: pool.idleCount,
-    waiting: pool.waitingCount,
-  });
-
+  const primary = createServerPool('primary', config.pooled, config, options);
+  const scopes = new WriteScopes();
+  const servers: ServerPool[] = [primary];
+  let monitor: ReplicaMonitor | undefined;
   let closing: Promise<void> | undefined;
-  const connections = new WeakMap<pg.PoolClient, PooledConnection>();
-  const epoch: StatementEpoch = { value: 0 };
-  const prepared = config.preparedStatements;
-  // Every connection the layer takes passes this guard: work after close() fails clearly, and so does
-  // whatever beforeCheckout refuses. It times the wait for the connection, and turns a failure to get
-  // one into the layer's errors (PoolTimeoutError, ConnectionError) for every API, db.kysely included.
-  const acquire = async (): Promise<PooledConnection> => {
-    if (closing) throw new DisconnectedError();
-    beforeCheckout();
-    const started = performance.now();
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      const failure = connectionFailure(error);
-      logger.debug('no connection', {
-        error: { name: failure.name, code: failure.code },
-        reason: failure.message,
-        waitMs: Math.round(performance.now() - started),
-        pool: counts(),
-      });
-      throw failure;
-    }
-    let connection = connections.get(client);
-    if (!connection) {
-      const statements = prepared.enabled ? new PreparedStatements(prepared.perConnection, epoch) : undefined;
-      connection = new PooledConnection(client, { report, logger, statements, checkParameters });
-      connections.set(client, connection);
-    }
-    connection.checkedOut(performance.now() - started);
-    return connection;
+  const close = () => {
+    closing ??= (async () => {
+      await monitor?.stop();
+      await Promise.all(servers.map((server) => server.close()));
+    })();
+    return closing;
   };
+  const end = () => close();
+  // A getter is not copied by a spread: each pool below is built with `withCommon`.
+  const withCommon = (specific: Omit<ConnectionPool, 'counts' | 'scopes' | 'close' | 'closed'>) =>
+    Object.defineProperties(
+      { ...specific, counts: () => primary.counts(), scopes, close },
+      { closed: { get: () => closing !== undefined, enumerable: true } },
+    ) as ConnectionPool;
 
-  // Outside transactions a compiled statement goes straight to a pooled connection, through the same
-  // guard Kysely's connections pass (close, beforeCheckout, the wait's timing).
-  const run = async <R>(query: CompiledQuery<R>): Promise<{ rows: R[] }> => {
-    const connection = await acquire();
-    try {
-      return (await connection.query(query.sql, query.parameters, mayPrepare(query))) as { rows: R[] };
-    } finally {
-      connection.release();
-    }
-  };
+  const replicaSettings = config.replicas.servers;
+  if (replicaSettings.length === 0) {
+    const dialect = new LayerDialect(primary.acquire, end);
+    return withCommon({
+      dialect,
+      run: primary.run,
+      primaryDialect: dialect,
+      runOnPrimary: primary.run,
+      replicaHealth: async () => [],
+      hasReplicas: false,
+      async positionForScope() {
+        const { rows } = await primary.run(currentWalPosition);
+        return parseLsn((rows[0] as { lsn?: string } | undefined)?.lsn) ?? 0n;
+      },
+    });
+  }
 
-  return {
-    dialect: new LayerDialect(acquire, () => pool.end()),
+  const replicas = replicaSettings.map((settings, index) =>
+    createServerPool(`replica-${index + 1}`, settings, config, options),
+  );
+  servers.push(...replicas);
+  monitor = new ReplicaMonitor({
+    primary: config.pooled,
+    replicas: replicas.map(({ server, settings }) => ({ server, settings })),
+    maxLagMs: config.replicas.maxLagMs,
+    intervalMs: options.replicaProbeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS,
+    timeoutMs: config.pool.connectionTimeoutMillis,
+    logger: options.logger,
+  });
+  const watching = monitor;
+  const router = new ReplicaRouter(primary, replicas, watching, scopes, options.logger);
+  const run: Run = (query) =>
+    isReplicaRead(query)
+      ? (router.read((connection) =>
+          connection.query(query.sql, query.parameters, mayPrepare(query)),
+        ) as never)
+      : router.write(() => primary.run(query));
+  const runOnPrimary: Run = (query) =>
+    isReplicaRead(query) ? primary.run(query) : router.write(() => primary.run(query));
+  return withCommon({
+    dialect: new LayerDialect(async () => new RoutedConnection(router, false), end),
     run,
-    counts,
-    close() {
-      // The pool, not Kysely, is ended: Kysely's driver stays usable, so later work reaches the guard
-      // above and fails with DisconnectedError instead of Kysely's "driver has already been destroyed".
-      closing ??= pool.end();
-      return closing;
+    primaryDialect: new LayerDialect(async () => new RoutedConnection(router, true), end),
+    runOnPrimary,
+    replicaHealth: () => watching.health(),
+    hasReplicas: true,
+    async positionForScope() {
+      const scope = scopes.current();
+      const known = scope.required(watching.latest);
+      if (known !== undefined) return known;
+      const position: PrimaryPosition = await watching.primaryPosition();
+      return scope.required(position) ?? position.lsn;
     },
-    get closed() {
-      return closing !== undefined;
-    },
-  };
+  });
 }

@@ -14,11 +14,20 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import type { PooledConnection } from './pooled-connection.js';
+import { RoutedConnection } from './routed-connection.js';
+
+/** A connection as the driver hands it out: a pooled one, or one routed among replicas. */
+export type LayerConnection = PooledConnection | RoutedConnection;
+
+/** The server connection a transaction runs on: a routed connection's primary. */
+async function pooledOf(connection: DatabaseConnection): Promise<PooledConnection> {
+  return connection instanceof RoutedConnection ? connection.primary() : (connection as PooledConnection);
+}
 
 class LayerDriver extends PostgresDriver {
-  readonly #acquire: () => Promise<PooledConnection>;
+  readonly #acquire: () => Promise<LayerConnection>;
 
-  constructor(pool: PostgresPool, acquire: () => Promise<PooledConnection>) {
+  constructor(pool: PostgresPool, acquire: () => Promise<LayerConnection>) {
     // The base driver uses the pool only to end it (destroy).
     super({ pool });
     this.#acquire = acquire;
@@ -32,7 +41,7 @@ class LayerDriver extends PostgresDriver {
     connection: DatabaseConnection,
     settings: TransactionSettings,
   ): Promise<void> {
-    const c = connection as PooledConnection;
+    const c = await pooledOf(connection);
     c.transactionIs('beginning');
     try {
       await super.beginTransaction(connection, settings);
@@ -45,13 +54,13 @@ class LayerDriver extends PostgresDriver {
 
   // The transaction counts as ended before COMMIT is sent: the idle session it leaves is expected.
   override async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    (connection as PooledConnection).transactionIs('none');
+    (await pooledOf(connection)).transactionIs('none');
     await super.commitTransaction(connection);
   }
 
   // Not the base's: on failure it marks the connection for discard through a symbol private to Kysely.
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    const c = connection as PooledConnection;
+    const c = await pooledOf(connection);
     c.transactionIs('none');
     try {
       await c.executeQuery(CompiledQuery.raw('rollback'));
@@ -63,7 +72,7 @@ class LayerDriver extends PostgresDriver {
   }
 
   override async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    (connection as PooledConnection).release();
+    (connection as LayerConnection).release();
   }
 }
 
@@ -71,7 +80,7 @@ class LayerDriver extends PostgresDriver {
 export class LayerDialect extends PostgresDialect {
   readonly #driver: Driver;
 
-  constructor(acquire: () => Promise<PooledConnection>, end: () => Promise<void>) {
+  constructor(acquire: () => Promise<LayerConnection>, end: () => Promise<void>) {
     const pool: PostgresPool = {
       connect: () => Promise.reject(new Error('the layer acquires its connections itself')),
       end,

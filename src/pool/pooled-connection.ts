@@ -98,8 +98,10 @@ export interface PooledConnectionOptions {
   logger: Logger;
   /** This connection's named statements; undefined when prepared statements are off. */
   statements: PreparedStatements | undefined;
-  /** Throws to refuse a statement of Kysely's before it is sent (connection-pool.ts). */
+  /** Throws to refuse a statement of Kysely's before it is sent (server-pool.ts). */
   checkParameters: (parameters: readonly unknown[]) => void;
+  /** The server this connection is to (`primary`, `replica-1`, …), told in every query event. */
+  server: string;
 }
 
 export class PooledConnection implements DatabaseConnection {
@@ -205,6 +207,7 @@ export class PooledConnection implements DatabaseConnection {
       if (ROLLBACK.test(text)) return { command: 'ROLLBACK', rowCount: 0, rows: [] } as never;
       const lost = toDatabaseError(this.#lostWith);
       report({
+        server: this.#options.server,
         sql: text,
         params,
         durationMs: 0,
@@ -275,16 +278,24 @@ export class PooledConnection implements DatabaseConnection {
     statements: PreparedStatements | undefined,
     waitMs: number,
   ): Promise<pg.QueryResult> {
-    const { report } = this.#options;
+    const { report, server } = this.#options;
     const started = performance.now();
     try {
       const result = await send(this.#client, text, params, statements);
-      report({ sql: text, params, durationMs: performance.now() - started, waitMs, prepared: !!statements });
+      report({
+        server,
+        sql: text,
+        params,
+        durationMs: performance.now() - started,
+        waitMs,
+        prepared: !!statements,
+      });
       return result;
     } catch (error) {
       const durationMs = performance.now() - started;
       const mapped = toDatabaseError(error);
       report({
+        server,
         sql: text,
         params,
         durationMs,

@@ -275,6 +275,7 @@ describe('the pool', () => {
           durationMs: expect.any(Number),
           waitMs: expect.any(Number),
           prepared: false,
+          server: 'primary',
         },
       },
     ]);

@@ -178,6 +178,7 @@ describe('log lines', () => {
           durationMs: expect.any(Number),
           waitMs: expect.any(Number),
           prepared: false,
+          server: 'primary',
         },
       },
       {
@@ -189,6 +190,7 @@ describe('log lines', () => {
           durationMs: expect.any(Number),
           waitMs: expect.any(Number),
           prepared: false,
+          server: 'primary',
           error: { name: 'DatabaseError', code: '22P02' },
         },
       },
@@ -226,6 +228,7 @@ describe('log lines', () => {
         durationMs: expect.any(Number),
         waitMs: expect.any(Number),
         prepared: false,
+        server: 'primary',
         thresholdMs: 150,
       },
     });
@@ -490,6 +493,7 @@ describe('query events from sql fragments', () => {
         durationMs: expect.any(Number),
         waitMs: expect.any(Number),
         prepared: false,
+        server: 'primary',
       },
     ]);
   });

@@ -1,0 +1,49 @@
+/**
+ * The connection Kysely receives when read replicas are configured. It takes no server connection until
+ * a statement comes: a read (replica-reads.ts) is sent through the router and holds nothing; anything
+ * else takes a primary connection, which the rest of the checkout then keeps (a transaction, or
+ * `db.kysely.connection()` after a statement that may set session state), until it is released.
+ */
+import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
+import type { PooledConnection } from './pooled-connection.js';
+import { isReplicaRead } from './replica-reads.js';
+import type { ReplicaRouter } from './replica-router.js';
+
+export class RoutedConnection implements DatabaseConnection {
+  readonly #router: ReplicaRouter;
+  /** Every statement to the primary (`db.primary`). */
+  readonly #primaryOnly: boolean;
+  #primary: PooledConnection | undefined;
+
+  constructor(router: ReplicaRouter, primaryOnly: boolean) {
+    this.#router = router;
+    this.#primaryOnly = primaryOnly;
+  }
+
+  /** The primary connection this checkout keeps from now on (a transaction begins on it). */
+  async primary(): Promise<PooledConnection> {
+    this.#primary ??= await this.#router.primary.acquire();
+    return this.#primary;
+  }
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const read = isReplicaRead(compiled);
+    if (read && !this.#primaryOnly && this.#primary === undefined) {
+      return this.#router.read((connection) => connection.executeQuery<R>(compiled));
+    }
+    const connection = await this.primary();
+    // Inside a transaction nothing is committed until COMMIT, which is a statement of its own.
+    if (read || connection.inTransaction) return connection.executeQuery<R>(compiled);
+    return this.#router.write(() => connection.executeQuery<R>(compiled));
+  }
+
+  // biome-ignore lint/correctness/useYield: streaming is not offered; Kysely's interface requires it.
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('streaming queries is not supported by this layer: page with first/after instead');
+  }
+
+  release(): void {
+    this.#primary?.release();
+    this.#primary = undefined;
+  }
+}
