@@ -109,10 +109,13 @@ export class ReplicaMonitor {
     return watched !== undefined && this.#inUse(watched) && (watched.replayLsn ?? -1n) >= required;
   }
 
-  /** A read failed on `server` as if it were down: out of use until a probe succeeds again. */
+  /**
+   * A read failed on `server` as if it were down: out of use until a probe succeeds again. The other
+   * reads that were in flight on it fail too; only the first counts.
+   */
   markDown(server: string, error: unknown): void {
     const watched = this.#find(server);
-    if (watched) this.#failed(watched, error);
+    if (watched?.reachable) this.#failed(watched, error);
   }
 
   /** Probes the primary and every replica due now, after any probe in progress; never throws. */
@@ -295,13 +298,9 @@ export class ReplicaMonitor {
     const lost = watched.client;
     watched.client = undefined;
     lost?.then((client) => client.end()).catch(() => {});
-    if (wasUp) {
-      this.#options.logger.warn('a read replica is out of use until it answers again', {
-        server: watched.server,
-        reason: watched.reason,
-        retryInMs: watched.backoffMs,
-      });
-    }
+    const fields = { server: watched.server, reason: watched.reason, retryInMs: watched.backoffMs };
+    if (wasUp) this.#options.logger.warn('a read replica is out of use until it answers again', fields);
+    else this.#options.logger.debug('a read replica still does not answer', fields);
   }
 
   async #connect(settings: ConnectionSettings, onLost: () => void): Promise<pg.Client> {

@@ -154,7 +154,7 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
 
   it('sends reads to the replica, and writes, locking reads, data-modifying WITH and raw SQL to the primary', async () => {
     const database = await freshDatabase();
-    const { db, events } = open(database);
+    const { db, events, logger } = open(database);
     const user = await createUser(db);
     await pair.waitForReplay();
     await replicaInUse(db);
@@ -165,6 +165,9 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
       await db.kysely.selectFrom('pg_users').select('id').where('id', '=', user.id).execute();
       await db.executeRaw('SELECT id FROM pg_users WHERE id = $1', [user.id], { replica: true });
       expect(events.map((event) => event.server)).toEqual(['replica-1', 'replica-1', 'replica-1']);
+      expect(logger.lines.filter((line) => line.message === 'query').at(-1)?.fields).toMatchObject({
+        server: 'replica-1',
+      });
 
       events.length = 0;
       await db.kysely.selectFrom('pg_users').select('id').where('id', '=', user.id).forUpdate().execute();
@@ -278,15 +281,24 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
     while (reads < 200) await sleep(5);
     await pair.standby.kill();
     killed = true;
-    await Promise.all(load);
-    expect(failures).toBe(0);
-    const report = await db.health();
-    expect(report.replicas?.[0]).toMatchObject({ reachable: false, inUse: false });
-    expect(logger.lines.some((line) => line.message.includes('out of use'))).toBe(true);
-    // Reads were in flight on the standby when it died: they failed there and ran again elsewhere.
-    expect(logger.lines.some((line) => line.message.includes('runs again elsewhere'))).toBe(true);
-
-    await pair.standby.start();
+    try {
+      await Promise.all(load);
+      expect(failures).toBe(0);
+      const report = await db.health();
+      expect(report.replicas?.[0]).toMatchObject({ reachable: false, inUse: false });
+      expect(logger.lines.some((line) => line.message.includes('out of use'))).toBe(true);
+      // Reads were in flight on the standby when it died: they failed there and ran again elsewhere.
+      expect(logger.lines.some((line) => line.message.includes('runs again elsewhere'))).toBe(true);
+      // Probed again later and later while it stays down.
+      await sleep(2000);
+      const delays = logger.lines
+        .filter((line) => line.message.startsWith('a read replica'))
+        .map((line) => line.fields?.retryInMs as number);
+      expect(delays.slice(0, 3)).toEqual([500, 1000, 2000]);
+    } finally {
+      // Back up whatever happened: the next tests need it.
+      await pair.standby.start();
+    }
     await replicaInUse(db);
     const before = await scansNow(database);
     await db.consistency.run(async () => {
