@@ -7,6 +7,7 @@
  * have closed and flushed them. The layer's own query events are checked too, never instead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/lib/embedded-server.js';
 import {
   debianPostgres15Available,
   type ReplicationBinaries,
@@ -93,11 +94,12 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
     return { db, events, logger };
   }
 
-  /** Waits until the monitor has found the replica in use. */
-  async function replicaInUse(db: Database): Promise<void> {
+  /** Waits until the monitor has found the replicas (default: every one) in use. */
+  async function replicaInUse(db: Database, servers?: string[]): Promise<void> {
     for (let attempt = 0; attempt < 200; attempt++) {
       const report = await db.health();
-      if (report.replicas?.every((replica) => replica.inUse)) return;
+      const wanted = report.replicas?.filter((replica) => servers?.includes(replica.server) ?? true);
+      if (wanted?.length && wanted.every((replica) => replica.inUse)) return;
       await sleep(50);
     }
     throw new Error(`the replica never came into use: ${JSON.stringify((await db.health()).replicas)}`);
@@ -451,6 +453,27 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
     afterAll(async () => {
       await pgbouncer?.stop();
     });
+
+    it('spreads reads over the replicas in use, and leaves out one that refuses connections', async () => {
+      const database = await freshDatabase();
+      const refusing = `postgres://postgres:postgres@127.0.0.1:${await freePort()}/${database}`;
+      const replicas = [pair.standby.url(database), `${pgbouncer.url(database)}?pgbouncer=true`, refusing];
+      const { db, events } = open(database, {}, replicas.join(','));
+      const user = await createUser(db);
+      await pair.waitForReplay();
+      await replicaInUse(db, ['replica-1', 'replica-2']);
+      const [, , down] = (await db.health()).replicas ?? [];
+      expect(down).toMatchObject({ server: 'replica-3', reachable: false, inUse: false });
+      expect(down?.reason).toMatch(/^unreachable: /);
+      events.length = 0;
+      await db.consistency.run(async () => {
+        for (let i = 0; i < 100; i++) expect(await db.users.findById(user.id)).toMatchObject({ id: user.id });
+      });
+      const served = (server: string) => events.filter((event) => event.server === server).length;
+      expect(served('replica-1')).toBe(50);
+      expect(served('replica-2')).toBe(50);
+      expect(events).toHaveLength(100);
+    }, 120_000);
 
     it('reads reach the standby through PgBouncer, and still see the scope’s writes', async () => {
       const database = await freshDatabase();
