@@ -356,6 +356,18 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
         id: user.id,
       });
       expect(() => other.consistency.run(() => undefined, { after: 'rw1.zz' })).toThrow(ValidationError);
+
+      // A service without replicas gives tokens too: the primary's position after its writes.
+      const plain = createDatabase(
+        loadConfig({ POSTGRES_PRISMA_URL: pair.primary.url(database), DATABASE_LOG_LEVEL: 'silent' }),
+      );
+      opened.push(plain);
+      const written = await createUser(plain);
+      const plainToken = await plain.consistency.token();
+      expect(await other.consistency.run(() => other.users.findById(written.id))).toBeUndefined();
+      expect(
+        await other.consistency.run(() => other.users.findById(written.id), { after: plainToken }),
+      ).toMatchObject({ id: written.id });
     } finally {
       await pair.standby.resumeReplay();
     }
