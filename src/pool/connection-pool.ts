@@ -9,7 +9,6 @@
 import { CompiledQuery, type Dialect } from 'kysely';
 import type { DatabaseConfig } from '../config/settings.js';
 import { LayerDialect } from './layer-driver.js';
-import { mayPrepare } from './pooled-connection.js';
 import { type PrimaryPosition, WriteScopes } from './read-your-writes.js';
 import { type ReplicaHealth, ReplicaMonitor } from './replica-monitor.js';
 import { isReplicaRead } from './replica-reads.js';
@@ -111,9 +110,7 @@ export function createConnectionPool(config: DatabaseConfig, options: Connection
   const router = new ReplicaRouter(primary, replicas, watching, scopes, options.logger);
   const run: Run = (query) =>
     isReplicaRead(query)
-      ? (router.read((connection) =>
-          connection.query(query.sql, query.parameters, mayPrepare(query)),
-        ) as never)
+      ? router.read((server) => server.run(query))
       : router.write(() => primary.run(query));
   const runOnPrimary: Run = (query) =>
     isReplicaRead(query) ? primary.run(query) : router.write(() => primary.run(query));

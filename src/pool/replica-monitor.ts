@@ -101,20 +101,21 @@ export class ReplicaMonitor {
   }
 
   /**
-   * Whether reads that must see `required` may go to `server` now: reachable, a standby within the lag
+   * Whether reads that must see `required` may go to the replica at index `replica` (in the order of
+   * POSTGRES_REPLICA_URLS) now: reachable, a standby within the lag
    * bound, that has replayed at least `required`.
    */
-  usable(server: string, required: bigint): boolean {
-    const watched = this.#find(server);
+  usable(replica: number, required: bigint): boolean {
+    const watched = this.#watched[replica];
     return watched !== undefined && this.#inUse(watched) && (watched.replayLsn ?? -1n) >= required;
   }
 
   /**
-   * A read failed on `server` as if it were down: out of use until a probe succeeds again. The other
+   * A read failed on the replica at index `replica` as if it were down: out of use until a probe succeeds again. The other
    * reads that were in flight on it fail too; only the first counts.
    */
-  markDown(server: string, error: unknown): void {
-    const watched = this.#find(server);
+  markDown(replica: number, error: unknown): void {
+    const watched = this.#watched[replica];
     if (watched?.reachable) this.#failed(watched, error);
   }
 
@@ -159,10 +160,6 @@ export class ReplicaMonitor {
     this.#primaryClient = undefined;
     for (const watched of this.#watched) watched.client = undefined;
     await Promise.all(clients.map((client) => client?.then((c) => c.end()).catch(() => {})));
-  }
-
-  #find(server: string): Watched | undefined {
-    return this.#watched.find((watched) => watched.server === server);
   }
 
   #inUse(watched: Watched): boolean {

@@ -10,7 +10,6 @@ import { ConnectionError, DatabaseError, PoolTimeoutError } from '../errors/clas
 import { SqlState } from '../errors/sql-state.js';
 import { toDatabaseError } from '../errors/to-database-error.js';
 import type { Logger } from '../logging/logger.js';
-import type { PooledConnection } from './pooled-connection.js';
 import type { WriteScopes } from './read-your-writes.js';
 import type { ReplicaMonitor } from './replica-monitor.js';
 import type { ServerPool } from './server-pool.js';
@@ -37,18 +36,19 @@ export class ReplicaRouter {
     this.#logger = logger;
   }
 
-  /** Runs a read where the calling scope may read; once more elsewhere if the replica failed it. */
-  async read<T>(work: (connection: PooledConnection) => Promise<T>): Promise<T> {
+  /**
+   * Runs a read (`on` a server's pool) where the calling scope may read; once more elsewhere if the
+   * replica failed it. Not an async function: a read on its first server costs no promise of its own.
+   */
+  read<T>(on: (server: ServerPool) => Promise<T>): Promise<T> {
     this.#monitor.start();
     const first = this.#choose(undefined);
-    if (first === this.primary) return first.use(work);
-    try {
-      return await first.use(work);
-    } catch (error) {
+    if (first === this.primary) return on(first);
+    return on(first).catch((error: unknown) => {
       const second = this.#elsewhere(first, error);
       if (second === undefined) throw error;
-      return second.use(work);
-    }
+      return on(second);
+    });
   }
 
   /** Runs `work` on the primary; what it wrote is what later reads of the scope must see. */
@@ -70,7 +70,7 @@ export class ReplicaRouter {
     for (let step = 0; step < count; step++) {
       const index = (this.#turn + step) % count;
       const candidate = this.#replicas[index];
-      if (candidate && candidate !== excluded && this.#monitor.usable(candidate.server, required)) {
+      if (candidate && candidate !== excluded && this.#monitor.usable(index, required)) {
         this.#turn = (index + 1) % count;
         return candidate;
       }
@@ -84,7 +84,8 @@ export class ReplicaRouter {
     let next: ServerPool | undefined;
     if (mapped instanceof ConnectionError) {
       // A pool timeout says the replica is busy, not down: the monitor's probes tell.
-      if (!(mapped instanceof PoolTimeoutError)) this.#monitor.markDown(replica.server, mapped);
+      if (!(mapped instanceof PoolTimeoutError))
+        this.#monitor.markDown(this.#replicas.indexOf(replica), mapped);
       next = this.#choose(replica);
     } else if (
       mapped.code === SqlState.readOnlySqlTransaction ||
