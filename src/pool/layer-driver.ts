@@ -19,8 +19,11 @@ import { RoutedConnection } from './routed-connection.js';
 /** A connection as the driver hands it out: a pooled one, or one routed among replicas. */
 export type LayerConnection = PooledConnection | RoutedConnection;
 
-/** The server connection a transaction runs on: a routed connection's primary. */
-async function pooledOf(connection: DatabaseConnection): Promise<PooledConnection> {
+/**
+ * The server connection a transaction runs on: a routed connection's primary. A promise only for a
+ * routed one, so a database without replicas awaits nothing more than before.
+ */
+function pooledOf(connection: DatabaseConnection): PooledConnection | Promise<PooledConnection> {
   return connection instanceof RoutedConnection ? connection.primary() : (connection as PooledConnection);
 }
 
@@ -41,7 +44,8 @@ class LayerDriver extends PostgresDriver {
     connection: DatabaseConnection,
     settings: TransactionSettings,
   ): Promise<void> {
-    const c = await pooledOf(connection);
+    const pooled = pooledOf(connection);
+    const c = pooled instanceof Promise ? await pooled : pooled;
     c.transactionIs('beginning');
     try {
       await super.beginTransaction(connection, settings);
@@ -54,13 +58,15 @@ class LayerDriver extends PostgresDriver {
 
   // The transaction counts as ended before COMMIT is sent: the idle session it leaves is expected.
   override async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    (await pooledOf(connection)).transactionIs('none');
+    const pooled = pooledOf(connection);
+    (pooled instanceof Promise ? await pooled : pooled).transactionIs('none');
     await super.commitTransaction(connection);
   }
 
   // Not the base's: on failure it marks the connection for discard through a symbol private to Kysely.
   override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    const c = await pooledOf(connection);
+    const pooled = pooledOf(connection);
+    const c = pooled instanceof Promise ? await pooled : pooled;
     c.transactionIs('none');
     try {
       await c.executeQuery(CompiledQuery.raw('rollback'));
