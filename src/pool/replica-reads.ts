@@ -5,7 +5,7 @@
  * which writes cannot be told from here; the standby refuses it (25006) and the router runs it on the
  * primary (replica-router.ts).
  */
-import type { CompiledQuery, OperationNode, SelectQueryNode } from 'kysely';
+import type { CompiledQuery, SelectQueryNode } from 'kysely';
 
 const LOCKING = new Set(['ForUpdate', 'ForNoKeyUpdate', 'ForShare', 'ForKeyShare']);
 
@@ -18,26 +18,25 @@ export function markReplicaRead(compiled: CompiledQuery): CompiledQuery {
   return compiled;
 }
 
-/** Verdicts per query node: the repositories' templates reuse one node for every call. */
-const verdicts = new WeakMap<OperationNode, boolean>();
-
+/**
+ * Decided afresh for every statement: a few property reads, cheaper than remembering the verdict per
+ * query node (`db.kysely` builds a new node for every query).
+ */
 export function isReplicaRead(compiled: CompiledQuery): boolean {
   const node = compiled.query;
-  if (node.kind === 'RawNode') return rawReads.has(compiled);
-  if (node.kind !== 'SelectQueryNode') return false;
-  let verdict = verdicts.get(node);
-  if (verdict === undefined) {
-    verdict = isPlainSelect(node as SelectQueryNode);
-    verdicts.set(node, verdict);
-  }
-  return verdict;
+  if (node.kind === 'SelectQueryNode') return isPlainSelect(node as SelectQueryNode);
+  return node.kind === 'RawNode' && rawReads.has(compiled);
 }
 
 function isPlainSelect(node: SelectQueryNode): boolean {
-  const locks = (node.endModifiers ?? []).some(
-    (modifier) => modifier.rawModifier !== undefined || LOCKING.has(modifier.modifier ?? ''),
-  );
-  if (locks) return false;
+  if (node.endModifiers !== undefined) {
+    for (const modifier of node.endModifiers) {
+      if (modifier.rawModifier !== undefined || LOCKING.has(modifier.modifier ?? '')) return false;
+    }
+  }
   // PostgreSQL allows a data-modifying WITH only at the top level: these are the only ones to check.
-  return (node.with?.expressions ?? []).every((cte) => cte.expression.kind === 'SelectQueryNode');
+  if (node.with !== undefined) {
+    for (const cte of node.with.expressions) if (cte.expression.kind !== 'SelectQueryNode') return false;
+  }
+  return true;
 }

@@ -29,7 +29,7 @@ export class RoutedConnection implements DatabaseConnection {
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const read = isReplicaRead(compiled);
     if (read && !this.#primaryOnly && this.#primary === undefined) {
-      return this.#router.read((server) => server.use((connection) => connection.executeQuery<R>(compiled)));
+      return this.#router.read((server) => server.executeQuery<R>(compiled));
     }
     const connection = await this.primary();
     // Inside a transaction nothing is committed until COMMIT, which is a statement of its own.

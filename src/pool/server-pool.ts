@@ -3,7 +3,7 @@
  * every checkout passes, and the statements run on a checked-out connection. connection-pool.ts composes
  * one per server.
  */
-import type { CompiledQuery } from 'kysely';
+import type { CompiledQuery, QueryResult } from 'kysely';
 import type pg from 'pg';
 import type { ConnectionSettings, DatabaseConfig } from '../config/settings.js';
 import { DisconnectedError } from '../errors/classes.js';
@@ -43,10 +43,10 @@ export interface ServerPool {
   readonly settings: ConnectionSettings;
   /** A connection through the guard: refused after close() and where beforeCheckout refuses. */
   acquire(): Promise<PooledConnection>;
-  /** Runs `work` on a connection of this pool, released after it. */
-  use<T>(work: (connection: PooledConnection) => Promise<T>): Promise<T>;
   /** Runs one compiled statement on a connection of this pool (named where `mayPrepare` allows). */
   run<R>(query: CompiledQuery<R>): Promise<{ rows: R[] }>;
+  /** The same, as Kysely's connections answer it. */
+  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>>;
   counts(): PoolCounts;
   /** Waits for the checked-out connections, then closes every connection. Safe to call more than once. */
   close(): Promise<void>;
@@ -115,26 +115,24 @@ export function createServerPool(
     return connection;
   };
 
-  const use = async <T>(work: (connection: PooledConnection) => Promise<T>): Promise<T> => {
-    const connection = await acquire();
-    try {
-      return await work(connection);
-    } finally {
-      connection.release();
-    }
-  };
-
   return {
     server,
     settings,
     acquire,
-    use,
     // Outside transactions a compiled statement goes straight to a pooled connection, through the same
     // guard Kysely's connections pass (close, beforeCheckout, the wait's timing).
     async run<R>(query: CompiledQuery<R>): Promise<{ rows: R[] }> {
       const connection = await acquire();
       try {
         return (await connection.query(query.sql, query.parameters, mayPrepare(query))) as { rows: R[] };
+      } finally {
+        connection.release();
+      }
+    },
+    async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+      const connection = await acquire();
+      try {
+        return await connection.executeQuery<R>(query);
       } finally {
         connection.release();
       }
