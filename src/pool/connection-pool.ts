@@ -13,7 +13,7 @@ import { type PrimaryPosition, WriteScopes } from './read-your-writes.js';
 import { type ReplicaHealth, ReplicaMonitor } from './replica-monitor.js';
 import { isReplicaRead } from './replica-reads.js';
 import { ReplicaRouter } from './replica-router.js';
-import { RoutedConnection } from './routed-connection.js';
+import { RoutedConnections } from './routed-connection.js';
 import { createServerPool, type PoolCounts, type ServerPool, type ServerPoolOptions } from './server-pool.js';
 import { parseLsn } from './wal-position.js';
 
@@ -108,6 +108,8 @@ export function createConnectionPool(config: DatabaseConfig, options: Connection
   });
   const watching = monitor;
   const router = new ReplicaRouter(primary, replicas, watching, scopes, options.logger);
+  const routed = new RoutedConnections(router, false);
+  const onPrimary = new RoutedConnections(router, true);
   const run: Run = (query) =>
     isReplicaRead(query)
       ? router.read((server) => server.run(query))
@@ -115,9 +117,9 @@ export function createConnectionPool(config: DatabaseConfig, options: Connection
   const runOnPrimary: Run = (query) =>
     isReplicaRead(query) ? primary.run(query) : router.write(() => primary.run(query));
   return withCommon({
-    dialect: new LayerDialect(async () => new RoutedConnection(router, false), end),
+    dialect: new LayerDialect(async () => routed.acquire(), end),
     run,
-    primaryDialect: new LayerDialect(async () => new RoutedConnection(router, true), end),
+    primaryDialect: new LayerDialect(async () => onPrimary.acquire(), end),
     runOnPrimary,
     replicaHealth: () => watching.health(),
     hasReplicas: true,

@@ -9,15 +9,39 @@ import type { PooledConnection } from './pooled-connection.js';
 import { isReplicaRead } from './replica-reads.js';
 import type { ReplicaRouter } from './replica-router.js';
 
-export class RoutedConnection implements DatabaseConnection {
+/** Released routed connections kept for reuse, at most this many per dialect. */
+const KEPT = 1000;
+
+/**
+ * Hands out routed connections, reusing released ones: Kysely remembers every connection object it has
+ * seen (a WeakSet), and one new object per query made that bookkeeping cost more than the routing.
+ */
+export class RoutedConnections {
+  readonly #released: RoutedConnection[] = [];
   readonly #router: ReplicaRouter;
-  /** Every statement to the primary (`db.primary`). */
   readonly #primaryOnly: boolean;
-  #primary: PooledConnection | undefined;
 
   constructor(router: ReplicaRouter, primaryOnly: boolean) {
     this.#router = router;
     this.#primaryOnly = primaryOnly;
+  }
+
+  acquire(): RoutedConnection {
+    return this.#released.pop() ?? new RoutedConnection(this.#router, this.#primaryOnly, this.#released);
+  }
+}
+
+export class RoutedConnection implements DatabaseConnection {
+  readonly #router: ReplicaRouter;
+  /** Every statement to the primary (`db.primary`). */
+  readonly #primaryOnly: boolean;
+  readonly #released: RoutedConnection[];
+  #primary: PooledConnection | undefined;
+
+  constructor(router: ReplicaRouter, primaryOnly: boolean, released: RoutedConnection[]) {
+    this.#router = router;
+    this.#primaryOnly = primaryOnly;
+    this.#released = released;
   }
 
   /** The primary connection this checkout keeps from now on (a transaction begins on it). */
@@ -45,5 +69,6 @@ export class RoutedConnection implements DatabaseConnection {
   release(): void {
     this.#primary?.release();
     this.#primary = undefined;
+    if (this.#released.length < KEPT) this.#released.push(this);
   }
 }
