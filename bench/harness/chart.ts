@@ -2,11 +2,13 @@
  * The results as one self-contained SVG, about 900 px wide: a horizontal grouped bar chart with one
  * group per case and concurrency and one bar per variant. A bar's length is the variant's ops/s ÷ the
  * case baseline's ops/s, so every group shares one axis: a dashed line stands at 1.0 (the baseline),
- * and a dark tick on a subject's bar marks the least its target accepts. Written by hand: it is a few
+ * and a dark tick on a subject's bar marks the least its throughput target accepts. A CPU target (client
+ * CPU per operation) has no place on that axis: its verdict is in the group's heading, and its ratio in
+ * the subject's label. Written by hand: it is a few
  * rectangles and lines, and every text goes through xml() so names like `a<b & c` stay well-formed.
  */
-import { formatCount, formatRatio } from './format.js';
-import type { BenchMeta, CaseResult, SuiteResult } from './types.js';
+import { formatCount, formatRatio, formatTarget, formatTargetRatio } from './format.js';
+import type { BenchMeta, CaseResult, SuiteResult, TargetResult, ThroughputTarget } from './types.js';
 
 const WIDTH = 900;
 const MARGIN = 24;
@@ -85,7 +87,7 @@ export function renderChart(results: SuiteResult, meta: BenchMeta): string {
   // The shared axis: long enough for every bar and every target mark.
   const marks = results.cases.flatMap((r) => [
     ...r.variants.map((v) => v.ratioToBaseline),
-    ...r.targets.map((t) => targetPosition(r, t.baseline, t.minRatio)),
+    ...r.targets.filter(isThroughput).map((t) => targetPosition(r, t.baseline, t.minRatio)),
   ]);
   const { max, step } = niceAxis(Math.max(1, ...marks.filter(Number.isFinite)));
   const scale = (ratio: number) =>
@@ -97,7 +99,7 @@ export function renderChart(results: SuiteResult, meta: BenchMeta): string {
   for (const r of results.cases) {
     // The heading names the case; the line under it what the bars are divided by and each target's verdict.
     const verdicts = r.targets.flatMap((t) => [
-      ` · ${t.subject} ≥ ${formatRatio(t.minRatio)} ${t.baseline} `,
+      ` · ${formatTarget(t)} `,
       t.pass ? { mark: '✓', fill: PASS } : { mark: '✗', fill: FAIL },
     ]);
     groups.push(
@@ -117,7 +119,13 @@ export function renderChart(results: SuiteResult, meta: BenchMeta): string {
     for (const v of r.variants) {
       const end = scale(v.ratioToBaseline);
       const own = r.targets.filter((t) => t.subject === v.name);
-      const marks = own.map((t) => ({ t, at: scale(targetPosition(r, t.baseline, t.minRatio)) }));
+      const marks = own
+        .filter(isThroughput)
+        .map((t) => ({ t, at: scale(targetPosition(r, t.baseline, t.minRatio)) }));
+      const cpu = own
+        .filter((t) => t.kind === 'cpu')
+        .map((t) => ` · CPU/op ${formatTargetRatio(t)}`)
+        .join('');
       // The value label starts right of the bar and of any target mark on it.
       const labelAt = Math.max(end, ...marks.map((m) => m.at + 1)) + 6;
       const verdict =
@@ -132,12 +140,12 @@ export function renderChart(results: SuiteResult, meta: BenchMeta): string {
         `<rect x="${PLOT_LEFT}" y="${barTop}" width="${(end - PLOT_LEFT).toFixed(1)}" height="${BAR}" fill="${colour.get(v.name)}"/>`,
         // A white halo keeps the label readable where it crosses the baseline's line or a grid line.
         `<text x="${labelAt.toFixed(1)}" y="${barTop + BAR - 3}" ${HALO}>${xml(
-          `${formatRatio(v.ratioToBaseline)} · ${formatCount(v.opsPerSecond)} ops/s`,
+          `${formatRatio(v.ratioToBaseline)} · ${formatCount(v.opsPerSecond)} ops/s${cpu}`,
         )}${verdict}</text>`,
         ...marks.map(
           ({ t, at }) =>
             `<line x1="${at.toFixed(1)}" y1="${barTop - 3}" x2="${at.toFixed(1)}" y2="${barTop + BAR + 3}" ` +
-            `stroke="${MARK}" stroke-width="3"><title>${xml(`${t.subject} ≥ ${formatRatio(t.minRatio)} ${t.baseline}`)}</title></line>`,
+            `stroke="${MARK}" stroke-width="3"><title>${xml(formatTarget(t))}</title></line>`,
         ),
         '</g>',
       );
@@ -181,6 +189,10 @@ export function renderChart(results: SuiteResult, meta: BenchMeta): string {
     '</svg>',
     '',
   ].join('\n');
+}
+
+function isThroughput(t: TargetResult): t is TargetResult & ThroughputTarget {
+  return t.kind !== 'cpu';
 }
 
 /** Where a target's minimum lies on the case baseline's axis (its own baseline may be another variant). */

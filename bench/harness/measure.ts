@@ -10,11 +10,15 @@
  *
  * Between slices the harness yields to the event loop (callbacks left by one variant, such as a pg
  * connection going back to the pool, run before the next one starts) and, under `node --expose-gc`,
- * collects garbage, so one variant's garbage is not charged to the next one's time and CPU.
+ * collects garbage, so one variant's garbage is not charged to the next one's time and CPU (unless the
+ * case opts out: BenchCase.gcBetweenSlices).
  *
  * CPU is process.cpuUsage() (user + system) over each slice: the whole client process, so it includes
  * the pg driver's parsing and the harness's bookkeeping, which is the same for every variant. The
  * database server's CPU is not in it.
+ *
+ * A target compares a subject with a baseline by throughput (ops/s ÷ ops/s, at least minRatio), or, as
+ * a CPU target, by client CPU per operation (µs/op ÷ µs/op, at most maxRatio).
  */
 import { opsPerSecond, percentile, summarizeLatencies } from './statistics.js';
 import type {
@@ -58,8 +62,9 @@ export async function measureCase(c: BenchCase, o: MeasureOptions): Promise<Case
   const counters = new Map(c.variants.map((v) => [v.name, new Array<number>(o.concurrency).fill(0)]));
   const latencies = new Map(c.variants.map((v) => [v.name, [] as number[]]));
   const slices: SliceResult[] = [];
+  const gc = c.gcBetweenSlices === false ? undefined : globalThis.gc;
   const runOne = async (variant: Variant, durationMs: number, round: number | undefined) => {
-    await settle();
+    await settle(gc);
     try {
       return await runSlice(variant, o.concurrency, durationMs, counters.get(variant.name) ?? [], round);
     } catch (error) {
@@ -88,7 +93,7 @@ export async function measureCase(c: BenchCase, o: MeasureOptions): Promise<Case
     throw error;
   }
   await c.teardown?.();
-  return summarizeCase(c, o, slices, latencies);
+  return summarizeCase(c, o, slices, latencies, gc !== undefined);
 }
 
 /** Every case at every concurrency, in that order; `onResult` hears of each as it is done. */
@@ -101,7 +106,8 @@ export async function runSuite(
   const results: CaseResult[] = [];
   for (const c of cases) {
     for (const concurrency of options.concurrencies) {
-      const { warmupMs, sliceMs, rounds } = options;
+      const { warmupMs, sliceMs } = options;
+      const rounds = options.rounds * (c.roundsFactor ?? 1);
       const result = await measureCase(c, { concurrency, warmupMs, sliceMs, rounds });
       results.push(result);
       onResult?.(result);
@@ -110,9 +116,9 @@ export async function runSuite(
   return { options, cases: results };
 }
 
-async function settle(): Promise<void> {
+async function settle(gc: (() => void) | undefined): Promise<void> {
   await new Promise(setImmediate);
-  globalThis.gc?.();
+  gc?.();
 }
 
 async function runSlice(
@@ -168,6 +174,7 @@ function summarizeCase(
   o: MeasureOptions,
   slices: SliceResult[],
   latencies: Map<string, number[]>,
+  gcBetweenSlices: boolean,
 ): CaseResult {
   const baseline = (c.targets[0] as Target).baseline; // checkCase made sure there is one
   const byName = new Map<string, Omit<VariantResult, 'ratioToBaseline'>>();
@@ -193,9 +200,15 @@ function summarizeCase(
     ratioToBaseline: get(name).opsPerSecond / baselineOps,
   }));
   const targets = c.targets.map((t): TargetResult => {
-    const ratio = get(t.subject).opsPerSecond / get(t.baseline).opsPerSecond;
     const p50Ratio = get(t.subject).latencyMs.p50 / get(t.baseline).latencyMs.p50;
-    return { ...t, ratio, p50Ratio, roundRatios: roundRatios(slices, t), pass: ratio >= t.minRatio };
+    if (t.kind === 'cpu') {
+      const ratio = get(t.subject).cpuMicrosPerOp / get(t.baseline).cpuMicrosPerOp;
+      const perRound = roundRatios(slices, t, (s) => (s.ops > 0 ? s.cpuMicros / s.ops : 0));
+      return { ...t, ratio, p50Ratio, roundRatios: perRound, pass: ratio <= t.maxRatio };
+    }
+    const ratio = get(t.subject).opsPerSecond / get(t.baseline).opsPerSecond;
+    const perRound = roundRatios(slices, t, (s) => s.opsPerSecond);
+    return { ...t, ratio, p50Ratio, roundRatios: perRound, pass: ratio >= t.minRatio };
   });
   return {
     case: c.name,
@@ -205,22 +218,25 @@ function summarizeCase(
     variants,
     targets,
     slices,
-    gcBetweenSlices: typeof globalThis.gc === 'function',
+    gcBetweenSlices,
   };
 }
 
 /**
- * The subject's ops/s ÷ the baseline's within each round (their slices ran back to back), so a slow
- * minute of the machine weighs on both sides of one ratio: the median and the range show how far the
- * whole-run ratio can be trusted.
+ * The subject's `metric` (ops/s, or CPU µs/op) ÷ the baseline's within each round (their slices ran back
+ * to back), so a slow minute of the machine weighs on both sides of one ratio: the median and the range
+ * show how far the whole-run ratio can be trusted.
  */
-function roundRatios(slices: readonly SliceResult[], t: Target): TargetResult['roundRatios'] {
+function roundRatios(
+  slices: readonly SliceResult[],
+  t: Target,
+  metric: (slice: SliceResult) => number,
+): TargetResult['roundRatios'] {
   const ratios: number[] = [];
   for (const round of new Set(slices.map((s) => s.round))) {
     const subject = slices.find((s) => s.round === round && s.variant === t.subject);
     const baseline = slices.find((s) => s.round === round && s.variant === t.baseline);
-    if (subject && baseline && baseline.opsPerSecond > 0)
-      ratios.push(subject.opsPerSecond / baseline.opsPerSecond);
+    if (subject && baseline && metric(baseline) > 0) ratios.push(metric(subject) / metric(baseline));
   }
   ratios.sort((a, b) => a - b);
   return { median: percentile(ratios, 50), min: ratios[0] ?? 0, max: ratios.at(-1) ?? 0 };
@@ -237,11 +253,17 @@ function checkCase(c: BenchCase): void {
     names.add(name);
   }
   if (c.targets.length === 0) fail('needs at least one target (its baseline is the case baseline)');
+  if (c.roundsFactor !== undefined && !(Number.isInteger(c.roundsFactor) && c.roundsFactor > 0))
+    fail(`roundsFactor must be a positive integer, got ${c.roundsFactor}`);
   for (const t of c.targets) {
     for (const name of [t.baseline, t.subject])
       if (!names.has(name)) fail(`target names no variant '${name}'`);
     if (t.baseline === t.subject) fail(`target compares '${t.subject}' with itself`);
-    if (!(Number.isFinite(t.minRatio) && t.minRatio > 0)) fail(`minRatio must be > 0, got ${t.minRatio}`);
+    if (t.kind === 'cpu') {
+      if (!(Number.isFinite(t.maxRatio) && t.maxRatio > 0)) fail(`maxRatio must be > 0, got ${t.maxRatio}`);
+    } else if (!(Number.isFinite(t.minRatio) && t.minRatio > 0)) {
+      fail(`minRatio must be > 0, got ${t.minRatio}`);
+    }
   }
 }
 

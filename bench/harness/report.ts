@@ -8,7 +8,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { renderChart } from './chart.js';
-import { formatCount, formatMicros, formatMs, formatRatio } from './format.js';
+import {
+  formatCount,
+  formatMicros,
+  formatMs,
+  formatRatio,
+  formatTarget,
+  formatTargetRatio,
+} from './format.js';
 import type {
   BenchMeta,
   CaseResult,
@@ -23,6 +30,15 @@ export function summarizeTargets(results: SuiteResult): FailedTarget[] {
   return results.cases.flatMap((r) =>
     r.targets.filter((t) => !t.pass).map((t) => ({ ...t, case: r.case, concurrency: r.concurrency })),
   );
+}
+
+/** A missed target in one line: what was measured and what it needs. */
+export function formatMiss(t: FailedTarget): string {
+  return t.kind === 'cpu'
+    ? `${t.case} at concurrency ${t.concurrency}: ${t.subject} CPU/op ${formatTargetRatio(t)} of ${t.baseline}, ` +
+        `needs at most ${formatRatio(t.maxRatio)}`
+    : `${t.case} at concurrency ${t.concurrency}: ${t.subject} ${formatTargetRatio(t)} of ${t.baseline}, ` +
+        `needs ${formatRatio(t.minRatio)}`;
 }
 
 /** The machine part of BenchMeta, read from this process. */
@@ -101,7 +117,22 @@ function alignedTable(columns: readonly Column[], groups: string[][][]): string[
 
 export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
   const o = meta.options;
-  const gc = results.cases.some((r) => r.gcBetweenSlices) ? 'yes' : 'no (run node with --expose-gc)';
+  /** The cases whose `test` differs from the suite's, by name, once each. */
+  const except = (test: (r: CaseResult) => boolean) => [
+    ...new Set(results.cases.filter(test).map((r) => r.case)),
+  ];
+  const noGc = except((r) => !r.gcBetweenSlices);
+  const gc = !results.cases.some((r) => r.gcBetweenSlices)
+    ? typeof globalThis.gc === 'function'
+      ? 'no'
+      : 'no (run node with --expose-gc)'
+    : noGc.length > 0
+      ? `yes, except for ${noGc.join(', ')}`
+      : 'yes';
+  const otherRounds = [...new Set(results.cases.map((r) => r.options.rounds))]
+    .filter((rounds) => rounds !== o.rounds)
+    .map((rounds) => `${rounds} for ${except((r) => r.options.rounds === rounds).join(', ')}`);
+  const rounds = `${o.rounds} rounds${otherRounds.length > 0 ? ` (${otherRounds.join('; ')})` : ''}`;
   const dataset = Object.entries(meta.dataset)
     .map(([name, count]) => `${name} ${formatCount(count)}`)
     .join(' · ');
@@ -112,7 +143,7 @@ export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
     `- **Node.js:** ${cell(meta.nodeVersion)} · **PostgreSQL:** ${cell(meta.postgresVersion)}`,
     `- **Data:** ${cell(dataset || 'none')}`,
     `- **Machine:** ${meta.machine.cores} cores, ${cell(meta.machine.cpuModel)}, ${cell(meta.machine.platform)}`,
-    `- **Options:** warm-up ${o.warmupMs} ms per variant; ${o.rounds} rounds × ${o.sliceMs} ms slice per ` +
+    `- **Options:** warm-up ${o.warmupMs} ms per variant; ${rounds} × ${o.sliceMs} ms slice per ` +
       `variant, interleaved, starting variant rotating each round; concurrency ${o.concurrencies.join(', ')} ` +
       `(closed loop); gc between slices: ${gc}`,
     ...(meta.notes ?? []).map((note) => `- ${cell(note)}`),
@@ -124,7 +155,12 @@ export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
     '## Targets',
     '',
     "ratio = the subject's ops/s ÷ the target baseline's ops/s over all rounds, ✓ when at least the target's " +
-      'minimum; per round = the same ratio within each round (their slices ran in the same round): median ' +
+      'minimum; ' +
+      (hasCpuTargets(results)
+        ? "for a CPU target (CPU/op ≤), the subject's client CPU per operation ÷ the baseline's, ✓ when at " +
+          "most the target's maximum; "
+        : '') +
+      'per round = the same ratio within each round (their slices ran in the same round): median ' +
       "(slowest–fastest); p50 ratio = the subject's median latency ÷ the baseline's (above 1: slower).",
     '',
     ...markdownTable(
@@ -203,12 +239,16 @@ function variantCells(r: CaseResult, v: VariantResult): string[] {
   ];
 }
 
+function hasCpuTargets(results: SuiteResult): boolean {
+  return results.cases.some((r) => r.targets.some((t) => t.kind === 'cpu'));
+}
+
 function targetCells(r: CaseResult, t: TargetResult): string[] {
   return [
     r.case,
     String(r.concurrency),
-    `${t.subject} ≥ ${formatRatio(t.minRatio)} ${t.baseline}`,
-    `${formatRatio(t.ratio)} ${t.pass ? '✓' : '✗'}`,
+    formatTarget(t),
+    `${formatTargetRatio(t)} ${t.pass ? '✓' : '✗'}`,
     `${formatRatio(t.roundRatios.median)} (${formatRatio(t.roundRatios.min)}–${formatRatio(t.roundRatios.max)})`,
     formatRatio(t.p50Ratio),
   ];
@@ -218,10 +258,5 @@ function targetsLine(results: SuiteResult): string {
   const all = results.cases.reduce((n, r) => n + r.targets.length, 0);
   const failed = summarizeTargets(results);
   if (failed.length === 0) return `Targets: all ${all} met ✓`;
-  const which = failed.map(
-    (t) =>
-      `${t.case} at concurrency ${t.concurrency}: ${t.subject} ${formatRatio(t.ratio)} of ${t.baseline}, ` +
-      `needs ${formatRatio(t.minRatio)}`,
-  );
-  return `Targets: ${failed.length} of ${all} missed ✗ (${which.join('; ')})`;
+  return `Targets: ${failed.length} of ${all} missed ✗ (${failed.map(formatMiss).join('; ')})`;
 }

@@ -16,7 +16,10 @@ export interface Variant {
   run(worker: number, i: number): Promise<void>;
 }
 
-export interface Target {
+/** The subject's throughput against the baseline's. */
+export interface ThroughputTarget {
+  /** Optional: a target without a kind is a throughput target. */
+  kind?: 'throughput';
   /** Variant name to compare against. */
   baseline: string;
   /** The layer's variant. */
@@ -25,6 +28,22 @@ export interface Target {
   minRatio: number;
 }
 
+/**
+ * The subject's client CPU per operation against the baseline's: for work whose cost is the client's
+ * own (such as routing a read), where throughput on one machine says little.
+ */
+export interface CpuTarget {
+  kind: 'cpu';
+  /** Variant name to compare against. */
+  baseline: string;
+  /** The layer's variant. */
+  subject: string;
+  /** Maximum subject/baseline ratio of client CPU per operation (µs/op ÷ µs/op). */
+  maxRatio: number;
+}
+
+export type Target = ThroughputTarget | CpuTarget;
+
 export interface BenchCase {
   /** e.g. 'getById with relations'. */
   name: string;
@@ -32,6 +51,17 @@ export interface BenchCase {
   variants: Variant[];
   /** Usually 1. The first target's baseline is the case's baseline in the reports and the chart. */
   targets: Target[];
+  /**
+   * Rounds of this case per round the suite asks for (default 1): a CPU target of a few percent needs
+   * more interleaved slices than a throughput target does.
+   */
+  roundsFactor?: number;
+  /**
+   * Whether the garbage is collected between slices under node --expose-gc (default true). A full
+   * collection makes V8 optimize the hot functions again in the next slice: for a case comparing CPU
+   * per operation of variants that make the same garbage, false measures the steady state instead.
+   */
+  gcBetweenSlices?: boolean;
   /** Runs once before this case is measured at one concurrency (e.g. pick ids). */
   setup?(): Promise<void>;
   /** Runs once after, also when an operation failed (e.g. cleanup). */
@@ -93,15 +123,21 @@ export interface VariantResult {
   ratioToBaseline: number;
 }
 
-export interface TargetResult extends Target {
-  /** Subject ops/s ÷ baseline ops/s. */
+export interface TargetMeasurement {
+  /**
+   * Subject ops/s ÷ baseline ops/s (a throughput target), or subject CPU µs/op ÷ baseline CPU µs/op (a
+   * CPU target), over all rounds.
+   */
   ratio: number;
   /** Subject p50 ÷ baseline p50, for information: above 1 the subject's typical operation is slower. */
   p50Ratio: number;
   /** The same ratio round by round (subject and baseline slices of one round): median and range. */
   roundRatios: { median: number; min: number; max: number };
+  /** ratio ≥ minRatio (throughput), ratio ≤ maxRatio (CPU). */
   pass: boolean;
 }
+
+export type TargetResult = Target & TargetMeasurement;
 
 export interface CaseResult {
   case: string;
@@ -114,7 +150,7 @@ export interface CaseResult {
   targets: TargetResult[];
   /** Measured slices in the order they ran (warm-up left out). */
   slices: SliceResult[];
-  /** Whether global.gc ran between slices (node --expose-gc). */
+  /** Whether global.gc ran between slices (node --expose-gc, and the case did not opt out). */
   gcBetweenSlices: boolean;
 }
 
@@ -141,7 +177,7 @@ export interface BenchMeta {
 }
 
 /** A target that was not met, with where it was measured. */
-export interface FailedTarget extends TargetResult {
+export type FailedTarget = TargetResult & {
   case: string;
   concurrency: number;
-}
+};

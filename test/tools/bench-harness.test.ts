@@ -200,6 +200,118 @@ describe('measureCase', () => {
     expect(result.targets.map((t) => t.pass)).toEqual([true, true]);
   });
 
+  it('judges a CPU target by client CPU per operation, over all rounds and round by round', async () => {
+    /** Burns `micros` of this process's CPU, as the routing of a read would. */
+    const burn = (micros: number) => {
+      const start = process.cpuUsage();
+      for (;;) {
+        const used = process.cpuUsage(start);
+        if (used.user + used.system >= micros) return;
+      }
+    };
+    const result = await measureCase(
+      {
+        name: 'cpu',
+        variants: [
+          { name: 'light', run: () => tick() },
+          {
+            name: 'heavy',
+            run: async () => {
+              burn(2000);
+              await tick();
+            },
+          },
+        ],
+        targets: [
+          { baseline: 'light', subject: 'heavy', minRatio: 1e-9 },
+          { kind: 'cpu', baseline: 'light', subject: 'heavy', maxRatio: 1.05 },
+          { kind: 'cpu', baseline: 'heavy', subject: 'light', maxRatio: 1.05 },
+        ],
+      },
+      { ...quick, rounds: 3 },
+    );
+
+    const [light, heavy] = result.variants;
+    if (!light || !heavy) throw new Error('two variants expected');
+    expect(heavy.cpuMicrosPerOp).toBeGreaterThanOrEqual(2000);
+    const [throughput, heavyCpu, lightCpu] = result.targets;
+    // A target without a kind is judged, and written, as before: by ops/s.
+    expect(throughput).not.toHaveProperty('kind');
+    expect(throughput?.ratio).toBeCloseTo(heavy.opsPerSecond / light.opsPerSecond, 9);
+    expect(heavyCpu).toMatchObject({ kind: 'cpu', maxRatio: 1.05, pass: false });
+    expect(heavyCpu?.ratio).toBeCloseTo(heavy.cpuMicrosPerOp / light.cpuMicrosPerOp, 9);
+    expect(heavyCpu?.ratio).toBeGreaterThan(5);
+    expect(lightCpu).toMatchObject({ pass: true });
+    expect(lightCpu?.ratio).toBeCloseTo(light.cpuMicrosPerOp / heavy.cpuMicrosPerOp, 9);
+    const perRound = [0, 1, 2]
+      .map((round) => {
+        const perOp = (variant: string) => {
+          const slice = result.slices.find((s) => s.round === round && s.variant === variant);
+          return (slice?.cpuMicros ?? 0) / (slice?.ops ?? 1);
+        };
+        return perOp('heavy') / perOp('light');
+      })
+      .sort((a, b) => a - b);
+    expect(heavyCpu?.roundRatios.min).toBeCloseTo(perRound[0] ?? 0, 9);
+    expect(heavyCpu?.roundRatios.median).toBeCloseTo(perRound[1] ?? 0, 9);
+    expect(heavyCpu?.roundRatios.max).toBeCloseTo(perRound[2] ?? 0, 9);
+    expect(summarizeTargets({ options: { ...quick, concurrencies: [2] }, cases: [result] })).toEqual([
+      expect.objectContaining({ case: 'cpu', concurrency: 2, kind: 'cpu', subject: 'heavy' }),
+    ]);
+  });
+
+  it("multiplies the suite's rounds by a case's roundsFactor, and collects garbage between slices unless the case opts out", async () => {
+    const collect = vi.fn();
+    const saved = globalThis.gc;
+    globalThis.gc = collect as unknown as typeof globalThis.gc;
+    try {
+      const c = (name: string, more: Partial<BenchCase>): BenchCase => ({
+        name,
+        variants: [
+          { name: 'a', run: () => tick() },
+          { name: 'b', run: () => tick() },
+        ],
+        targets: [{ baseline: 'a', subject: 'b', minRatio: 1e-9 }],
+        ...more,
+      });
+      const suite = await runSuite(
+        [c('plain', {}), c('steady', { roundsFactor: 3, gcBetweenSlices: false })],
+        {
+          concurrencies: [1],
+          warmupMs: 1,
+          sliceMs: 2,
+          rounds: 2,
+        },
+      );
+      const [plain, steady] = suite.cases;
+      expect(plain).toMatchObject({ options: { rounds: 2 }, gcBetweenSlices: true });
+      expect(new Set(plain?.slices.map((s) => s.round))).toEqual(new Set([0, 1]));
+      // Once before each warm-up and each slice of the plain case, never for the other.
+      expect(collect).toHaveBeenCalledTimes(2 + 2 * 2);
+      expect(steady).toMatchObject({ options: { rounds: 6 }, gcBetweenSlices: false });
+      expect(steady?.slices).toHaveLength(12);
+      const md = formatMarkdown(suite, { ...meta, options: suite.options });
+      expect(md).toContain('2 rounds (6 for steady) × 2 ms slice');
+      expect(md).toContain('gc between slices: yes, except for steady');
+    } finally {
+      globalThis.gc = saved;
+    }
+    await expect(
+      measureCase(
+        {
+          name: 'bad factor',
+          variants: [
+            { name: 'a', run: () => tick() },
+            { name: 'b', run: () => tick() },
+          ],
+          targets: [{ baseline: 'a', subject: 'b', minRatio: 1 }],
+          roundsFactor: 0.5,
+        },
+        quick,
+      ),
+    ).rejects.toThrow(/roundsFactor/);
+  });
+
   it('waits for the operations in flight when a slice ends, counts them, and times the slice until they end', async () => {
     let slowCalls = 0;
     const result = await onFakeClock(() =>
@@ -323,6 +435,13 @@ describe('measureCase', () => {
     expect(
       await refused({ name: 'ratio', variants: [v('a'), v('b')], targets: [{ ...target, minRatio: 0 }] }),
     ).toMatch(/minRatio/);
+    expect(
+      await refused({
+        name: 'cpu ratio',
+        variants: [v('a'), v('b')],
+        targets: [{ kind: 'cpu', baseline: 'a', subject: 'b', maxRatio: 0 }],
+      }),
+    ).toMatch(/maxRatio/);
     expect(
       await refused(
         { name: 'opts', variants: [v('a'), v('b')], targets: [target] },
@@ -559,6 +678,81 @@ describe('reports', () => {
     for (const path of paths) expect(existsSync(path)).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'test-run.json'), 'utf8'))).toEqual({ meta, results: suite });
     expect(() => writeResults(out, suite, { ...meta, label: '../elsewhere' })).toThrow(/plain file name/);
+  });
+});
+
+describe('reports with a CPU target', () => {
+  /** A replica-like case: the subject's client CPU per operation against the baseline's 100 µs. */
+  const cpuCase = (concurrency: number, subjectMicros: number): CaseResult => {
+    const base = fakeCase(
+      'read <routed>',
+      concurrency,
+      [
+        ['primary only', 3000],
+        ['routing', 2900],
+      ],
+      [{ baseline: 'primary only', subject: 'routing', minRatio: 1 }],
+    );
+    const ratio = subjectMicros / 100;
+    return {
+      ...base,
+      variants: base.variants.map((v) => ({
+        ...v,
+        cpuMicrosPerOp: v.name === 'routing' ? subjectMicros : 100,
+      })),
+      targets: [
+        {
+          kind: 'cpu',
+          baseline: 'primary only',
+          subject: 'routing',
+          maxRatio: 1.05,
+          ratio,
+          p50Ratio: 1.02,
+          roundRatios: { median: ratio, min: ratio - 0.01, max: ratio + 0.01 },
+          pass: ratio <= 1.05,
+        },
+      ],
+    };
+  };
+  const cpuSuite: SuiteResult = { options: suite.options, cases: [cpuCase(1, 102), cpuCase(10, 110)] };
+
+  it('says what the target asks for and what it measured, in the console, the markdown and the chart', () => {
+    expect(summarizeTargets(cpuSuite).map((t) => [t.concurrency, t.kind, t.ratio])).toEqual([
+      [10, 'cpu', 1.1],
+    ]);
+
+    const text = formatConsole(cpuSuite);
+    expect(text).toMatch(/read <routed>\s+1\s+routing CPU\/op ≤ 1\.05× primary only\s+1\.02× ✓/);
+    expect(text).toMatch(/read <routed>\s+10\s+routing CPU\/op ≤ 1\.05× primary only\s+1\.10× ✗/);
+    expect(text).toContain(
+      'Targets: 1 of 2 missed ✗ (read <routed> at concurrency 10: routing CPU/op 1.10× of primary only, ' +
+        'needs at most 1.05×)',
+    );
+
+    const md = formatMarkdown(cpuSuite, meta);
+    expect(md).toContain(
+      '| read &lt;routed&gt; | 10 | routing CPU/op ≤ 1.05× primary only | 1.10× ✗ | 1.10× (1.09×–1.11×) | 1.02× |',
+    );
+    expect(md).toContain('for a CPU target');
+    expect(formatMarkdown(suite, meta)).not.toContain('for a CPU target');
+
+    const svg = renderChart(cpuSuite, meta);
+    expect(checkWellFormed(svg)).toBe('svg');
+    // Not a throughput: no tick on the ops/s axis, the verdict in the heading and the ratio on the bar.
+    expect(svg.match(/<line [^>]*stroke-width="3"><title>/g)).toBeNull();
+    expect(svg).toContain(
+      'bars ÷ primary only · routing CPU/op ≤ 1.05× primary only <tspan fill="#cf222e" font-weight="bold">✗</tspan>',
+    );
+    expect(svg).toContain('0.97× · 2,900 ops/s · CPU/op 1.10×');
+  });
+
+  it('writes a third decimal where two would read as the bound', () => {
+    const near: SuiteResult = { options: suite.options, cases: [cpuCase(1, 105.1), cpuCase(10, 104.9)] };
+    const text = formatConsole(near);
+    expect(text).toMatch(/1\.051× ✗/);
+    expect(text).toMatch(/1\.049× ✓/);
+    expect(text).toContain('routing CPU/op 1.051× of primary only, needs at most 1.05×');
+    expect(formatConsole(cpuSuite)).not.toMatch(/\d\.\d{3}×/);
   });
 });
 
