@@ -50,8 +50,22 @@ const NAME = {
   createUser: 'bench_create_user',
 } as const;
 
+/** The cases' names, in order, known before anything is seeded: `--only` chooses among them. */
+export function caseNames(search: Pick<Fixtures['search'], 'word' | 'expectedShare'>) {
+  return {
+    userById: 'user by id with posts and roles',
+    postsFirstPage: 'posts page with authors',
+    postsPageAfter: 'posts page deep in the table (keyset)',
+    postsByMetadata: 'posts by metadata (category and tag)',
+    search: `search ("${search.word}", ~${Math.round(search.expectedShare * 1000) / 10} % of posts)`,
+    softDelete: 'post soft delete + restore',
+    create: 'nested create (user + post + role)',
+  } as const;
+}
+
 export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runId: string): CheckedCase[] {
   const { userIds, postIdsByWorker, deep, category, tag, search } = fixtures;
+  const names = caseNames(search);
   const pick = <T>(items: readonly T[], worker: number, i: number) =>
     items[(i * 7919 + worker * 104_729) % items.length] as T;
   /** `raw pg named` and `raw pg`: the one statement `text` with the values of call i of a worker. */
@@ -122,7 +136,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
 
   return [
     {
-      name: 'user by id with posts and roles',
+      name: names.userById,
       variants: [
         {
           name: LAYER,
@@ -140,7 +154,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       },
     },
     {
-      name: 'posts page with authors',
+      name: names.postsFirstPage,
       variants: [
         {
           name: LAYER,
@@ -157,7 +171,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       },
     },
     {
-      name: 'posts page deep in the table (keyset)',
+      name: names.postsPageAfter,
       variants: [
         {
           name: LAYER,
@@ -175,7 +189,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       },
     },
     {
-      name: 'posts by metadata (category and tag)',
+      name: names.postsByMetadata,
       variants: [
         {
           name: LAYER,
@@ -192,7 +206,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       },
     },
     {
-      name: `search ("${search.word}", ~${Math.round(search.expectedShare * 1000) / 10} % of posts)`,
+      name: names.search,
       variants: [
         {
           name: LAYER,
@@ -215,7 +229,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       },
     },
     {
-      name: 'post soft delete + restore',
+      name: names.softDelete,
       variants: [
         {
           name: LAYER,
@@ -255,7 +269,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       },
     },
     {
-      name: 'nested create (user + post + role)',
+      name: names.create,
       variants: [
         {
           name: LAYER,

@@ -22,6 +22,12 @@ const SAMPLE = 2_000;
 /** The issue's search case: a word in ~5,000 of 200,000 posts. */
 const SEARCH_SHARE = 0.025;
 
+/** The search case's word and the share of posts it matches: the seed's, known before seeding. */
+export function searchWord(): { word: string; expectedShare: number } {
+  const { word, documentFraction } = wordWithFrequency(SEARCH_SHARE);
+  return { word, expectedShare: documentFraction };
+}
+
 export async function pickFixtures(pool: pg.Pool, maxWorkers: number): Promise<Fixtures> {
   const users = await pool.query<{ id: string }>(
     `SELECT u.id FROM pg_users u
@@ -55,7 +61,7 @@ export async function pickFixtures(pool: pg.Pool, maxWorkers: number): Promise<F
     `SELECT t.value FROM pg_posts, jsonb_array_elements_text(metadata->'tags') AS t(value)
       GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`,
   );
-  const word = wordWithFrequency(SEARCH_SHARE);
+  const word = searchWord();
   const matches = await pool.query<{ count: number }>(
     `SELECT count(*)::int AS count FROM pg_posts WHERE search_vector @@ plainto_tsquery('english', $1)`,
     [word.word],
@@ -70,6 +76,6 @@ export async function pickFixtures(pool: pg.Pool, maxWorkers: number): Promise<F
     },
     category: category.rows[0]?.value ?? 'tutorial',
     tag: tag.rows[0]?.value ?? 'programming',
-    search: { word: word.word, expectedShare: word.documentFraction, matches: matches.rows[0]?.count ?? 0 },
+    search: { ...word, matches: matches.rows[0]?.count ?? 0 },
   };
 }

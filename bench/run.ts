@@ -4,35 +4,60 @@
  * concurrency, and writes the tables and a chart to bench/results/. Runs on a throw-away embedded PostgreSQL unless --url names a server (a database
  * `shared_db_bench` is created there and dropped afterwards). --check exits 1 when a target is missed.
  *
+ * The replica cases (replica-cases.ts: the client CPU a read routed to a read replica costs) run after
+ * the others, on a throw-away primary and hot standby of their own (scripts/lib/replication-pair.ts), so
+ * the other cases' server stays a plain durable one; with --url, on the standby --replica-url names
+ * (streaming from the --url server), and without it they are skipped.
+ *
  *   npm run bench -- [--posts 100000] [--posts-per-user 20] [--seed 1] [--concurrency 1,10]
- *                    [--rounds 5] [--slice-ms 1000] [--warmup-ms 1000] [--label NAME] [--url URL]
- *                    [--only TEXT (cases whose name contains it)] [--check]
+ *                    [--rounds 5] [--slice-ms 1000] [--warmup-ms 1000] [--label NAME]
+ *                    [--url URL [--replica-url URL]] [--only TEXT (cases whose name contains it)] [--check]
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { type EmbeddedServer, startThrowAwayServer } from '../scripts/lib/embedded-server.js';
+import { startThrowAwayServer } from '../scripts/lib/embedded-server.js';
+import { startReplicationPair } from '../scripts/lib/replication-pair.js';
 import { seedDatabase } from '../scripts/lib/seed/index.js';
 import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { createDatabase } from '../src/database/database.js';
 import { migrate } from '../src/migrate/migrate.js';
 import { connectClient, createPgPool } from '../src/pool/connect.js';
-import { benchCases } from './cases.js';
+import { benchCases, caseNames } from './cases.js';
 import { checkSameResults, checkSameSql } from './checks.js';
-import { pickFixtures } from './fixtures.js';
+import { pickFixtures, searchWord } from './fixtures.js';
 import { runSuite } from './harness/measure.js';
-import { describeMachine, formatConsole, summarizeTargets, writeResults } from './harness/report.js';
-import type { BenchMeta, SuiteOptions } from './harness/types.js';
+import {
+  describeMachine,
+  formatConsole,
+  formatMiss,
+  summarizeTargets,
+  writeResults,
+} from './harness/report.js';
+import type { BenchMeta, CaseResult, SuiteOptions } from './harness/types.js';
+import {
+  idleCpu,
+  REPLICA_CASE_NAMES,
+  REPLICA_ROUNDS_FACTOR,
+  REPLICA_ROUTING,
+  type ReplicaCount,
+  type ReplicaServers,
+  ROUTING_MAX_CPU_RATIO,
+  replicaCases,
+} from './replica-cases.js';
 import { describeSearchDesignCost, measureSearchDesignCost } from './search-cost.js';
 
 const RESULTS_DIR = join(import.meta.dirname, 'results');
 const DATABASE = 'shared_db_bench';
 const POOL_SIZE = 10;
+/** How long a standby given by --replica-url may take to replay the seeded database. */
+const STANDBY_REPLAY_TIMEOUT_MS = 300_000;
 
 const usage = `usage: npm run bench -- [--posts N] [--posts-per-user M] [--seed S] [--concurrency 1,10]
-  [--rounds R] [--slice-ms MS] [--warmup-ms MS] [--label NAME] [--url postgres://…] [--only TEXT] [--check]`;
+  [--rounds R] [--slice-ms MS] [--warmup-ms MS] [--label NAME] [--url postgres://… [--replica-url postgres://…]]
+  [--only TEXT] [--check]`;
 
 function positive(name: string, text: string): number {
   const value = Number(text);
@@ -53,6 +78,7 @@ const argumentOptions = {
   'warmup-ms': { type: 'string', default: '1000' },
   label: { type: 'string' },
   url: { type: 'string' },
+  'replica-url': { type: 'string' },
   check: { type: 'boolean', default: false },
   only: { type: 'string' },
 } as const;
@@ -66,6 +92,10 @@ function readArguments() {
     process.exit(2);
   }
   const { values } = parsed;
+  if (values['replica-url'] !== undefined && values.url === undefined) {
+    console.error(`--replica-url names a standby of the --url server: give --url too\n${usage}`);
+    process.exit(2);
+  }
   const posts = positive('posts', values.posts);
   const postsPerUser = positive('posts-per-user', values['posts-per-user']);
   return {
@@ -80,14 +110,24 @@ function readArguments() {
     },
     label: values.label ?? `posts-${posts}`,
     url: values.url,
+    replicaUrl: values['replica-url'],
     check: values.check,
     only: values.only,
   };
 }
 
+type Options = ReturnType<typeof readArguments>;
+
 /** A superuser connection to the server `--url` (or the throw-away server) names. */
 function connectAdmin(adminUrl: string): Promise<pg.Client> {
   return connectClient(parseConnectionUrl(adminUrl, '--url'));
+}
+
+/** The bench database on the server `adminUrl` names. */
+function benchDatabaseUrl(adminUrl: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${DATABASE}`;
+  return url.toString();
 }
 
 async function createBenchDatabase(adminUrl: string): Promise<string> {
@@ -98,9 +138,7 @@ async function createBenchDatabase(adminUrl: string): Promise<string> {
   } finally {
     await admin.end();
   }
-  const url = new URL(adminUrl);
-  url.pathname = `/${DATABASE}`;
-  return url.toString();
+  return benchDatabaseUrl(adminUrl);
 }
 
 async function dropBenchDatabase(adminUrl: string): Promise<void> {
@@ -108,106 +146,293 @@ async function dropBenchDatabase(adminUrl: string): Promise<void> {
   await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`).finally(() => admin.end());
 }
 
-async function main(): Promise<void> {
-  const options = readArguments();
-  // Durable, as production is: every commit waits for its WAL flush, in both variants alike.
-  const server: EmbeddedServer | undefined = options.url
-    ? undefined
-    : await startThrowAwayServer({ durable: true });
-  const adminUrl = options.url ?? (server as EmbeddedServer).url('postgres');
+/** Migrates and seeds the bench database; returns how long seeding took, in seconds. */
+async function migrateAndSeed(
+  url: string,
+  users: number,
+  postsPerUser: number,
+  seed: number,
+): Promise<number> {
+  await migrate(parseConnectionUrl(url, '--url'), { direction: 'up' });
+  console.log(
+    `seeding ${users.toLocaleString('en-US')} users, ${(users * postsPerUser).toLocaleString('en-US')} posts`,
+  );
+  const seedStarted = performance.now();
+  let lastPercent = -1;
+  await seedDatabase(url, {
+    users,
+    postsPerUser,
+    seed,
+    onProgress: (done, all) => {
+      const percent = Math.floor((done / all) * 10) * 10;
+      if (percent !== lastPercent) process.stdout.write(`  ${percent} %\n`);
+      lastPercent = percent;
+    },
+  });
+  const seedSeconds = (performance.now() - seedStarted) / 1000;
+  console.log(`seeded in ${seedSeconds.toFixed(1)} s`);
+  return seedSeconds;
+}
+
+/** What one step of the run measured, and what the report says of it. */
+interface Step {
+  cases: CaseResult[];
+  notes: string[];
+  postgresVersion: string;
+  dataset: Record<string, number>;
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const client = await connectAdmin(url);
   try {
-    const url = await createBenchDatabase(adminUrl);
-    await migrate(parseConnectionUrl(url, '--url'), { direction: 'up' });
-
-    const total = options.users * options.postsPerUser;
-    console.log(
-      `seeding ${options.users.toLocaleString('en-US')} users, ${total.toLocaleString('en-US')} posts`,
+    const { rows } = await client.query<{ version: string }>(
+      `SELECT current_setting('server_version') AS version`,
     );
-    const seedStarted = performance.now();
-    let lastPercent = -1;
-    await seedDatabase(url, {
-      users: options.users,
-      postsPerUser: options.postsPerUser,
-      seed: options.seed,
-      onProgress: (done, all) => {
-        const percent = Math.floor((done / all) * 10) * 10;
-        if (percent !== lastPercent) process.stdout.write(`  ${percent} %\n`);
-        lastPercent = percent;
+    return rows[0]?.version ?? 'unknown';
+  } finally {
+    await client.end();
+  }
+}
+
+/** The layer against hand-written SQL, on the seeded bench database `url`. */
+async function measureOperations(
+  url: string,
+  options: Options,
+  suite: SuiteOptions,
+  selected: (name: string) => boolean,
+  seedSeconds: number,
+): Promise<Step> {
+  const config = loadConfig({
+    ENABLE_POSTGRES: 'true',
+    POSTGRES_PRISMA_URL: url,
+    POSTGRES_URL_NON_POOLING: url,
+    POSTGRES_POOL_MAX: String(POOL_SIZE),
+    DATABASE_LOG_LEVEL: 'error',
+  });
+  const db = createDatabase(config);
+  const pool = createPgPool(config.pooled, { max: POOL_SIZE });
+  // The server ends idle connections when the run stops it; that is not an error of the run.
+  pool.on('error', () => undefined);
+  try {
+    const searchCost = await measureSearchDesignCost(pool);
+    const maxWorkers = Math.max(...options.concurrencies);
+    const fixtures = await pickFixtures(pool, maxWorkers);
+    const cases = benchCases(db, pool, fixtures, Date.now().toString(36)).filter((c) => selected(c.name));
+    await checkSameSql(config, cases);
+    await checkSameResults(db, pool, fixtures);
+
+    const results = await runSuite(cases, suite, (result) =>
+      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+    );
+    const { rows } = await pool.query<{ version: string; posts: number; users: number }>(
+      `SELECT current_setting('server_version') AS version,
+              (SELECT count(*) FROM pg_posts)::int AS posts, (SELECT count(*) FROM pg_users)::int AS users`,
+    );
+    return {
+      cases: results.cases,
+      postgresVersion: rows[0]?.version ?? 'unknown',
+      dataset: {
+        users: options.users,
+        posts: options.users * options.postsPerUser,
+        searchMatches: fixtures.search.matches,
       },
-    });
-    const seedSeconds = (performance.now() - seedStarted) / 1000;
-    console.log(`seeded in ${seedSeconds.toFixed(1)} s`);
+      notes: [
+        options.url
+          ? 'PostgreSQL given by --url'
+          : 'embedded PostgreSQL on the same machine, default (durable) settings',
+        `pool of ${POOL_SIZE} connections for the layer and one for raw pg (raw pg named prepares each statement once ` +
+          `per connection); ${cpus().length} cores shared by client and server`,
+        config.preparedStatements.enabled
+          ? `the layer prepares its statements (named, up to ${config.preparedStatements.perConnection} per connection)`
+          : 'the layer sends its statements unnamed (prepared statements off)',
+        `seeded in ${seedSeconds.toFixed(1)} s`,
+        ...describeSearchDesignCost(searchCost),
+      ],
+    };
+  } finally {
+    await pool.end();
+    await db.disconnect();
+  }
+}
 
-    const config = loadConfig({
-      ENABLE_POSTGRES: 'true',
-      POSTGRES_PRISMA_URL: url,
-      POSTGRES_URL_NON_POOLING: url,
-      POSTGRES_POOL_MAX: String(POOL_SIZE),
-      DATABASE_LOG_LEVEL: 'error',
-    });
-    const db = createDatabase(config);
-    const pool = createPgPool(config.pooled, { max: POOL_SIZE });
-    // The server ends idle connections when the run stops it; that is not an error of the run.
-    pool.on('error', () => undefined);
-    try {
-      const searchCost = await measureSearchDesignCost(pool);
-      const maxWorkers = Math.max(...options.concurrencies);
-      const fixtures = await pickFixtures(pool, maxWorkers);
-      const cases = benchCases(db, pool, fixtures, Date.now().toString(36)).filter(
-        (c) => options.only === undefined || c.name.includes(options.only),
-      );
-      await checkSameSql(config, cases);
-      await checkSameResults(db, pool, fixtures);
+/** The replica cases on a primary and a standby streaming from it; `where` says what they are. */
+async function measureReplicas(
+  servers: ReplicaServers,
+  suite: SuiteOptions,
+  selected: (name: string) => boolean,
+  where: string,
+  dataset: Record<string, number>,
+): Promise<Step> {
+  const counts: ReplicaCount[] = [];
+  const cases = (await replicaCases(servers, counts)).filter((c) => selected(c.name));
+  const results = await runSuite(cases, suite, (result) =>
+    console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+  );
+  const total = (server: 'primary' | 'standby') => counts.reduce((n, c) => n + c.counted[server], 0);
+  // The monitor runs in the process whichever variant's slice it is: charged to both, so out of the
+  // ratios. Here what it costs on its own, and what that would add to a routed read at the rates measured.
+  const idle = await idleCpu(servers, 2 * suite.sliceMs);
+  const monitorMsPerSecond = Math.max(0, idle.routedMsPerSecond - idle.plainMsPerSecond);
+  const shares = results.cases.map((r) => {
+    const routed = r.variants.find((v) => v.name === REPLICA_ROUTING);
+    return routed ? (monitorMsPerSecond * 1000) / routed.opsPerSecond / routed.cpuMicrosPerOp : 0;
+  });
+  const percent = (share: number) => `${(share * 100).toFixed(1)} %`;
+  return {
+    cases: results.cases,
+    postgresVersion: await serverVersion(servers.primaryUrl),
+    dataset,
+    notes: [
+      `replica cases: ${where}`,
+      'one machine cannot show reads scaling out: the replica cases measure what routing a read costs the ' +
+        `client (target: client CPU per read routed to the standby ≤ ${ROUTING_MAX_CPU_RATIO}× per read of ` +
+        'the primary by a database object without replicas), not the throughput a replica adds; they run ' +
+        `${REPLICA_ROUNDS_FACTOR} rounds per round asked for, without collecting garbage between slices (the steady state)`,
+      `replica cases: the servers' own counts (pg_stat_user_tables, after each concurrency) match the reads ` +
+        `made: ${total('standby').toLocaleString('en-US')} on the standby (every routed read), ` +
+        `${total('primary').toLocaleString('en-US')} on the primary (the primary-only reads)`,
+      `replica cases: the replica monitor (a probe of each server every 200 ms) took ` +
+        `${monitorMsPerSecond.toFixed(1)} ms of client CPU a second with no reads (a database object with ` +
+        `the standby, idle: ${idle.routedMsPerSecond.toFixed(1)} ms; without: ${idle.plainMsPerSecond.toFixed(1)} ms); ` +
+        'both variants share the process, so the ratios leave it out: charged to the routed reads alone at ' +
+        `the rates measured, it would add ${percent(Math.min(...shares))}–${percent(Math.max(...shares))} to their CPU per read`,
+    ],
+  };
+}
 
-      const suite: SuiteOptions = { ...options.suite, concurrencies: options.concurrencies };
-      const results = await runSuite(cases, suite, (result) =>
-        console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+/** Waits until the standby `standbyAdminUrl` has replayed everything the primary has written until now. */
+async function waitForStandby(primaryUrl: string, standbyAdminUrl: string): Promise<void> {
+  const primary = await connectAdmin(primaryUrl);
+  let target: string;
+  try {
+    const { rows } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    target = rows[0]?.lsn ?? '0/0';
+  } finally {
+    await primary.end();
+  }
+  const standby = await connectClient(parseConnectionUrl(standbyAdminUrl, '--replica-url'));
+  try {
+    const deadline = Date.now() + STANDBY_REPLAY_TIMEOUT_MS;
+    for (;;) {
+      const { rows } = await standby.query<{ standby: boolean; done: boolean }>(
+        `SELECT pg_is_in_recovery() AS standby,
+                coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false) AS done`,
+        [target],
       );
-      const { rows } = await pool.query<{ version: string; posts: number; users: number }>(
-        `SELECT current_setting('server_version') AS version,
-                (SELECT count(*) FROM pg_posts)::int AS posts, (SELECT count(*) FROM pg_users)::int AS users`,
-      );
-      const meta: BenchMeta = {
-        label: options.label,
-        date: new Date().toISOString(),
-        nodeVersion: process.version,
-        postgresVersion: rows[0]?.version ?? 'unknown',
-        dataset: { users: options.users, posts: total, searchMatches: fixtures.search.matches },
-        machine: describeMachine(),
-        options: suite,
-        notes: [
-          options.url
-            ? 'PostgreSQL given by --url'
-            : 'embedded PostgreSQL on the same machine, default (durable) settings',
-          `pool of ${POOL_SIZE} connections for the layer and one for raw pg (raw pg named prepares each statement once ` +
-            `per connection); ${cpus().length} cores shared by client and server`,
-          config.preparedStatements.enabled
-            ? `the layer prepares its statements (named, up to ${config.preparedStatements.perConnection} per connection)`
-            : 'the layer sends its statements unnamed (prepared statements off)',
-          `seeded in ${seedSeconds.toFixed(1)} s`,
-          ...describeSearchDesignCost(searchCost),
-        ],
-      };
-      console.log(`\n${formatConsole(results)}`);
-      for (const note of meta.notes ?? []) console.log(note);
-      const written = writeResults(RESULTS_DIR, results, meta);
-      console.log(`\nwrote ${written.join(', ')}`);
-      const failed = summarizeTargets(results);
-      for (const miss of failed) {
-        console.log(
-          `target missed: ${miss.case} at concurrency ${miss.concurrency}: ${miss.subject} ÷ ${miss.baseline} = ` +
-            `${miss.ratio.toFixed(2)}, needs ${miss.minRatio}`,
+      if (rows[0]?.standby !== true)
+        throw new Error(
+          '--replica-url names a server that is not a hot standby (pg_is_in_recovery() is false)',
         );
-      }
-      if (options.check && failed.length > 0) process.exitCode = 1;
-    } finally {
-      await pool.end();
-      await db.disconnect();
+      if (rows[0]?.done) return;
+      if (Date.now() > deadline)
+        throw new Error(`the standby did not replay the primary's WAL up to ${target} within 5 minutes`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } finally {
-    if (options.url) await dropBenchDatabase(adminUrl);
-    await server?.stop();
+    await standby.end();
   }
+}
+
+async function main(): Promise<void> {
+  const options = readArguments();
+  const suite: SuiteOptions = { ...options.suite, concurrencies: options.concurrencies };
+  const selected = (name: string) => options.only === undefined || name.includes(options.only);
+  const runOperations = Object.values(caseNames(searchWord())).some(selected);
+  const wantReplicas = Object.values(REPLICA_CASE_NAMES).some(selected);
+  if (!runOperations && !wantReplicas) {
+    console.error(`--only ${JSON.stringify(options.only)}: no case's name contains it\n${usage}`);
+    process.exit(2);
+  }
+  const runReplicas = wantReplicas && (options.url === undefined || options.replicaUrl !== undefined);
+  const steps: Step[] = [];
+  const notes: string[] = [];
+  if (wantReplicas && !runReplicas) {
+    const note = 'the replica cases were skipped: --url names a server, and no --replica-url a standby of it';
+    console.log(note);
+    notes.push(note);
+  }
+
+  if (options.url) {
+    const adminUrl = options.url;
+    const url = await createBenchDatabase(adminUrl);
+    try {
+      // Without the other cases, the replica cases need only the users they read.
+      const postsPerUser = runOperations ? options.postsPerUser : 0;
+      const seedSeconds = await migrateAndSeed(url, options.users, postsPerUser, options.seed);
+      if (runOperations) steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
+      if (runReplicas && options.replicaUrl !== undefined) {
+        await waitForStandby(url, options.replicaUrl);
+        const dataset = { users: options.users, posts: options.users * postsPerUser };
+        steps.push(
+          await measureReplicas(
+            { primaryUrl: url, standbyUrl: benchDatabaseUrl(options.replicaUrl), poolSize: POOL_SIZE },
+            suite,
+            selected,
+            'the standby --replica-url names, streaming from the --url server, reading the same database',
+            dataset,
+          ),
+        );
+      }
+    } finally {
+      await dropBenchDatabase(adminUrl);
+    }
+  } else {
+    if (runOperations) {
+      // Durable, as production is: every commit waits for its WAL flush, in both variants alike.
+      const server = await startThrowAwayServer({ durable: true });
+      try {
+        const url = await createBenchDatabase(server.url('postgres'));
+        const seedSeconds = await migrateAndSeed(url, options.users, options.postsPerUser, options.seed);
+        steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
+      } finally {
+        await server.stop();
+      }
+    }
+    if (runReplicas) {
+      console.log('starting a primary and a hot standby streaming from it, for the replica cases');
+      const pair = await startReplicationPair({ binaries: 'embedded' });
+      try {
+        const url = await createBenchDatabase(pair.primary.url('postgres'));
+        // The replica cases read pg_users only: the same users, no posts.
+        await migrateAndSeed(url, options.users, 0, options.seed);
+        await pair.waitForReplay();
+        steps.push(
+          await measureReplicas(
+            { primaryUrl: url, standbyUrl: pair.standby.url(DATABASE), poolSize: POOL_SIZE },
+            suite,
+            selected,
+            `a throw-away primary and a hot standby streaming from it (embedded PostgreSQL, both on this ` +
+              `machine, fsync=off, which reads do not touch), seeded with the same ` +
+              `${options.users.toLocaleString('en-US')} users and no posts (the cases read pg_users only); ` +
+              `pool of ${POOL_SIZE} connections per server for each database object`,
+            { users: options.users },
+          ),
+        );
+      } finally {
+        await pair.stop();
+      }
+    }
+  }
+
+  const results = { options: suite, cases: steps.flatMap((step) => step.cases) };
+  const first = steps[0];
+  const meta: BenchMeta = {
+    label: options.label,
+    date: new Date().toISOString(),
+    nodeVersion: process.version,
+    postgresVersion: first?.postgresVersion ?? 'unknown',
+    dataset: first?.dataset ?? {},
+    machine: describeMachine(),
+    options: suite,
+    notes: [...steps.flatMap((step) => step.notes), ...notes],
+  };
+  console.log(`\n${formatConsole(results)}`);
+  for (const note of meta.notes ?? []) console.log(note);
+  const written = writeResults(RESULTS_DIR, results, meta);
+  console.log(`\nwrote ${written.join(', ')}`);
+  const failed = summarizeTargets(results);
+  for (const miss of failed) console.log(`target missed: ${formatMiss(miss)}`);
+  if (options.check && failed.length > 0) process.exitCode = 1;
 }
 
 await main();
