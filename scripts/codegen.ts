@@ -41,7 +41,11 @@ async function runCodegen(settings: ConnectionSettings, verify: boolean): Promis
     numericParser: options.numericParser,
     partitions: options.partitions,
   });
-  const db = new Kysely({ dialect: new PostgresDialect({ pool: createPgPool(settings, { max: 1 }) }) });
+  const pool = createPgPool(settings, { max: 1 });
+  // destroy() does not wait for the socket to close: a throw-away server stopped right after can end the
+  // idle connection first, which an unhandled 'error' event would turn into a crash of the script.
+  pool.on('error', () => {});
+  const db = new Kysely({ dialect: new PostgresDialect({ pool }) });
   try {
     // kysely-codegen's typings name kysely's CommonJS declarations, this script the ES module's: the
     // same class at run time.
