@@ -348,6 +348,10 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   if (wantReplicas && !runReplicas) {
     const note = 'the replica cases were skipped: --url names a server, and no --replica-url a standby of it';
+    if (!runOperations) {
+      console.error(`${note}, and --only chooses no other case\n${usage}`);
+      process.exit(2);
+    }
     console.log(note);
     notes.push(note);
   }
