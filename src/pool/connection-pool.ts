@@ -69,7 +69,6 @@ export function createConnectionPool(config: DatabaseConfig, options: Connection
     })();
     return closing;
   };
-  const end = () => close();
   // A getter is not copied by a spread: each pool below is built with `withCommon`.
   const withCommon = (specific: Omit<ConnectionPool, 'counts' | 'scopes' | 'close' | 'closed'>) =>
     Object.defineProperties(
@@ -79,7 +78,7 @@ export function createConnectionPool(config: DatabaseConfig, options: Connection
 
   const replicaSettings = config.replicas.servers;
   if (replicaSettings.length === 0) {
-    const dialect = new LayerDialect(primary.acquire, end);
+    const dialect = new LayerDialect(primary.acquire, close);
     return withCommon({
       dialect,
       run: primary.run,
@@ -117,9 +116,9 @@ export function createConnectionPool(config: DatabaseConfig, options: Connection
   const runOnPrimary: Run = (query) =>
     isReplicaRead(query) ? primary.run(query) : router.write(() => primary.run(query));
   return withCommon({
-    dialect: new LayerDialect(async () => routed.acquire(), end),
+    dialect: new LayerDialect(async () => routed.acquire(), close),
     run,
-    primaryDialect: new LayerDialect(async () => onPrimary.acquire(), end),
+    primaryDialect: new LayerDialect(async () => onPrimary.acquire(), close),
     runOnPrimary,
     replicaHealth: () => watching.health(),
     hasReplicas: true,
