@@ -26,6 +26,8 @@ export {
   type QueryListener,
   type QueryScope,
   type RetryOptions,
+  type StreamOptions,
+  type StreamRawOptions,
   type TransactionOptions,
   type TransactionScope,
 } from './database/database.js';
@@ -96,6 +98,7 @@ export type {
   FindPostsOptions,
   PostsRepository,
   PostWith,
+  StreamPostsOptions,
 } from './repositories/posts.js';
 export type {
   CreatePostInput,
@@ -106,7 +109,13 @@ export type {
 } from './repositories/posts-input.js';
 export type { RolesRepository } from './repositories/roles.js';
 export type { NewRoleInput } from './repositories/roles-input.js';
-export type { FindUserOptions, FindUsersOptions, UsersRepository, UserWith } from './repositories/users.js';
+export type {
+  FindUserOptions,
+  FindUsersOptions,
+  StreamUsersOptions,
+  UsersRepository,
+  UserWith,
+} from './repositories/users.js';
 export type {
   CreateUserInput,
   PostsInclude,

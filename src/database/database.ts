@@ -2,7 +2,8 @@
  * The database object: a typed Kysely over one `pg` Pool, the repositories, raw SQL, transactions,
  * a health check and a clean shutdown.
  */
-import { CompiledQuery, Kysely, type Transaction } from 'kysely';
+import { type Compilable, CompiledQuery, Kysely, type Transaction } from 'kysely';
+import { z } from 'zod';
 import type { DB } from '../../db-types/index.js';
 import { loadConfig } from '../config/load-config.js';
 import type { DatabaseConfig } from '../config/settings.js';
@@ -20,8 +21,9 @@ import { createConnectionPool, type PoolCounts, type ReplicaHealth } from '../po
 import { preparedRawQuery } from '../pool/pooled-connection.js';
 import { markReplicaRead } from '../pool/replica-reads.js';
 import { decodeToken, encodeToken } from '../pool/wal-position.js';
-import { validateRawStatement } from '../query/input-rules.js';
+import { validate, validateRawStatement } from '../query/input-rules.js';
 import { QueryCache, type RunCompiled } from '../query/query-cache.js';
+import { type StreamOptions, streamOptionsShape, streamRows } from '../query/stream.js';
 import {
   assertOutsideTransaction,
   checkTimeout,
@@ -37,6 +39,7 @@ import { type UsersRepository, usersRepository } from '../repositories/users.js'
 
 export type { QueryEvent, QueryListener } from '../logging/logger.js';
 export type { PoolCounts, ReplicaHealth } from '../pool/connection-pool.js';
+export type { StreamOptions } from '../query/stream.js';
 export type { RetryOptions, TransactionOptions } from '../query/transaction.js';
 
 /** Options of one `executeRaw` call. */
@@ -63,6 +66,12 @@ export interface ExecuteRawOptions {
   replica?: boolean;
 }
 
+/** Options of one `streamRaw` call. */
+export interface StreamRawOptions extends StreamOptions {
+  /** As `executeRaw`'s: the statement only reads, and may run on a read replica. Default false. */
+  replica?: boolean;
+}
+
 /** What both the database and a transaction offer. */
 export interface QueryScope {
   /** The typed query builder; every table it names is qualified with the application's schema. */
@@ -83,6 +92,28 @@ export interface QueryScope {
     params?: readonly unknown[],
     options?: ExecuteRawOptions,
   ): Promise<Row[]>;
+  /**
+   * The rows of a query built with `kysely`, one at a time through a server-side cursor, `batchSize`
+   * per round trip: memory holds one batch however many rows there are. Outside a transaction it runs in
+   * a read-only transaction of its own (on a read replica where one may answer); inside one, on the
+   * transaction, which sends nothing else until the loop ends. Breaking out of the loop, a throw or the
+   * signal closes the cursor and frees the connection.
+   *
+   * @example
+   * for await (const post of db.stream(db.kysely.selectFrom('pg_posts').select(['id', 'title']))) …
+   */
+  stream<Row>(query: Compilable<Row>, options?: StreamOptions): AsyncIterableIterator<Row>;
+  /**
+   * `stream` for SQL text with `$1`-style parameters, as `executeRaw` takes it.
+   *
+   * @example
+   * for await (const row of db.streamRaw('SELECT id, email FROM pg_users WHERE created_at > $1', [since])) …
+   */
+  streamRaw<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: StreamRawOptions,
+  ): AsyncIterableIterator<Row>;
   /**
    * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. Inside a
    * transaction, a nested call runs in a savepoint. Use the `tx` it receives, not the outer database.
@@ -192,6 +223,25 @@ function executeRawOn(kysely: Kysely<DB>): RawRunner {
     });
 }
 
+const streamOptionsSchema = z.strictObject({ ...streamOptionsShape, replica: z.boolean().optional() });
+
+/** `stream` and `streamRaw` on `kysely` (the database's, or a transaction's). Bad input throws at once. */
+function streamsOn(kysely: Kysely<DB>): Pick<QueryScope, 'stream' | 'streamRaw'> {
+  return {
+    stream<Row>(query: Compilable<Row>, options: StreamOptions = {}) {
+      const { batchSize, signal } = validate(streamOptionsSchema, options, 'options');
+      return streamRows(kysely, query.compile(), { batchSize, signal });
+    },
+    streamRaw<Row>(text: string, params: readonly unknown[] = [], options: StreamRawOptions = {}) {
+      const { batchSize, signal, replica } = validate(streamOptionsSchema, options, 'options');
+      validateRawStatement(text, params);
+      const query = CompiledQuery.raw(text, [...params]) as CompiledQuery<Row>;
+      if (replica) markReplicaRead(query);
+      return streamRows(kysely, query, { batchSize, signal });
+    },
+  };
+}
+
 /** What the repositories of one database share across its transactions. */
 interface SharedState {
   textSearchConfigurations: ConfigurationCache;
@@ -219,6 +269,7 @@ function transactionScope(shared: SharedState) {
     return {
       kysely: trx,
       ...repositoriesOn(trx, shared),
+      ...streamsOn(trx),
       executeRaw: <Row>(text: string, params?: readonly unknown[], options: ExecuteRawOptions = {}) => {
         const ms = options.statementTimeoutMs;
         if (ms === undefined) return raw<Row>(text, params, options.prepare);
@@ -278,6 +329,7 @@ export function createDatabase(
     return {
       kysely: on,
       ...repositoriesOn(on, shared, run),
+      ...streamsOn(on),
       executeRaw: <Row>(text: string, params?: readonly unknown[], rawOptions: ExecuteRawOptions = {}) => {
         if (rawOptions.statementTimeoutMs === undefined)
           return executeRaw<Row>(text, params, rawOptions.prepare, rawOptions.replica);

@@ -72,3 +72,41 @@ export function connectionFailure(error: unknown): ConnectionError {
     ? mapped
     : new ConnectionError(mapped.message, { cause: error, code: mapped.code });
 }
+
+/** How long a cancel request may take to be delivered before the layer stops waiting for it. */
+const CANCEL_DELIVERY_MS = 5_000;
+
+/**
+ * Asks the server to cancel the statement `client` is running (the protocol's CancelRequest, on a
+ * connection of its own, as libpq's PQcancel): a stream stopped mid-batch must not leave its backend
+ * working. Resolves once the server has closed that connection, that is, once it has signalled the
+ * backend: a request still on its way could otherwise cancel the next statement sent on `client`. Best
+ * effort: it never rejects.
+ */
+export function sendCancelRequest(client: pg.ClientBase): Promise<void> {
+  const { host, port, processID, secretKey } = client as unknown as {
+    host: string;
+    port: number;
+    processID: number | null;
+    secretKey: number | null;
+  };
+  if (processID === null || secretKey === null) return Promise.resolve();
+  // pg's Connection can send a CancelRequest; its type declarations leave these two methods out.
+  const connection = new pg.Connection() as pg.Connection & {
+    connect(port: number | string, host?: string): void;
+    cancel(processID: number, secretKey: number): void;
+  };
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      connection.stream.destroy();
+      resolve();
+    };
+    const timer = setTimeout(done, CANCEL_DELIVERY_MS);
+    connection.on('error', done);
+    connection.on('end', done);
+    connection.on('connect', () => connection.cancel(processID, secretKey));
+    if (host.startsWith('/')) connection.connect(`${host}/.s.PGSQL.${port}`);
+    else connection.connect(port, host);
+  });
+}

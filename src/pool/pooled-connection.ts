@@ -8,21 +8,26 @@
 import type { EventEmitter } from 'node:events';
 import { CompiledQuery, type DatabaseConnection, type QueryResult } from 'kysely';
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 import {
   ConnectionError,
   type DatabaseError,
   TransactionEndedError,
   TransactionLeftOpenError,
+  TransactionScopeError,
+  ValidationError,
 } from '../errors/classes.js';
 import { staleStatement } from '../errors/stale-statement.js';
 import { toDatabaseError } from '../errors/to-database-error.js';
 import type { ExecutedQuery, Logger } from '../logging/logger.js';
+import { sendCancelRequest } from './connect.js';
 import {
   assertPgInternals,
   isUnnamed,
   type PreparedStatements,
   type QueryCallback,
 } from './prepared-statements.js';
+import { abortSignalOf, untilAborted } from './stream-signal.js';
 
 /** Raw statements run unnamed unless the caller asked for them to be prepared (`executeRaw`'s `prepare`). */
 const rawToPrepare = new WeakSet<CompiledQuery>();
@@ -43,6 +48,13 @@ export function preparedRawQuery(text: string, params: readonly unknown[]): Comp
 }
 
 const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
+
+const STREAM_OPEN =
+  'a stream on this transaction is still open: a connection runs one thing at a time, so finish or break ' +
+  'the loop before the next statement (or stream outside the transaction)';
+
+/** Most rows one round trip of a stream may fetch. */
+export const MAX_BATCH_SIZE = 100_000;
 
 /**
  * Kysely appends its own frames to the stack of whatever a statement throws (extendStackTrace); the
@@ -126,6 +138,8 @@ export class PooledConnection implements DatabaseConnection {
    * end the process.
    */
   #lostWith: unknown;
+  /** A stream's cursor is open: the connection answers nothing else until it is closed. */
+  #streaming = false;
 
   constructor(client: pg.PoolClient, options: PooledConnectionOptions) {
     this.#client = client;
@@ -191,9 +205,91 @@ export class PooledConnection implements DatabaseConnection {
     return { numAffectedRows: changed ? BigInt(rowCount ?? 0) : undefined, rows: rows ?? [] };
   }
 
-  // biome-ignore lint/correctness/useYield: streaming is not offered; Kysely's interface requires it.
-  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('streaming queries is not supported by this layer: page with first/after instead');
+  /**
+   * Streams the rows of `compiled` through a server-side cursor (pg-cursor), `chunkSize` rows per round
+   * trip. Outside a transaction of the layer's the cursor gets one of its own, `BEGIN READ ONLY` …
+   * `COMMIT`: a cursor lives in a transaction, and PgBouncer in transaction mode keeps the server
+   * connection only while one is open. Inside one, it uses the transaction. However the loop ends (done,
+   * `break`, a throw, the query's AbortSignal) the cursor is closed and that transaction ended before the
+   * connection is released; a batch in flight when the signal aborts is cancelled on the server.
+   */
+  async *streamQuery<R>(compiled: CompiledQuery, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
+    if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_BATCH_SIZE) {
+      throw new ValidationError([
+        { field: 'batchSize', message: `must be an integer from 1 to ${MAX_BATCH_SIZE}` },
+      ]);
+    }
+    this.#options.checkParameters(compiled.parameters);
+    const signal = abortSignalOf(compiled);
+    signal?.throwIfAborted();
+    if (this.#streaming) throw keepStack(new TransactionScopeError(STREAM_OPEN));
+    const own = !this.inTransaction;
+    if (own) {
+      this.transactionIs('beginning');
+      try {
+        await this.query('BEGIN READ ONLY', [], false);
+      } catch (error) {
+        this.transactionIs('none');
+        throw error;
+      }
+      this.transactionIs('open');
+    }
+    this.#streaming = true;
+    const { report, server } = this.#options;
+    const started = performance.now();
+    const cursor = this.#client.query(new Cursor<R>(compiled.sql, [...compiled.parameters]));
+    let reading: Promise<R[]> | undefined;
+    let failure: { error: unknown } | undefined;
+    try {
+      for (;;) {
+        reading = cursor.read(chunkSize);
+        const rows = await untilAborted(reading, signal);
+        reading = undefined;
+        if (rows.length === 0) break;
+        yield { rows };
+        // Aborted while the caller held the batch: the next batch is not fetched.
+        signal?.throwIfAborted();
+      }
+    } catch (error) {
+      failure = { error };
+      if (toDatabaseError(error) instanceof ConnectionError) this.#lostWith ??= error;
+      throw error;
+    } finally {
+      await this.#closeCursor(cursor, reading);
+      this.#streaming = false;
+      const mapped = failure && toDatabaseError(failure.error);
+      report({
+        server,
+        sql: compiled.sql,
+        params: compiled.parameters,
+        durationMs: performance.now() - started,
+        waitMs: 0,
+        prepared: false,
+        ...(mapped &&
+          failure?.error !== signal?.reason && { error: { name: mapped.name, code: mapped.code } }),
+      });
+      if (own) {
+        this.transactionIs('none');
+        // After a failure the first error is the one to report; a lost connection has nothing to end.
+        if (failure) await this.query('ROLLBACK', [], false).catch(() => {});
+        else await this.query('COMMIT', [], false);
+      }
+    }
+  }
+
+  /**
+   * Ends a stream's cursor: a batch still in flight (the signal aborted) is cancelled and awaited, then
+   * the portal is closed unless the server already ended it (the last row, an error, a lost connection:
+   * closing it then would wait for a ReadyForQuery that has come already).
+   */
+  async #closeCursor<R>(cursor: Cursor<R>, reading: Promise<R[]> | undefined): Promise<void> {
+    if (this.#lostWith !== undefined) return;
+    const { state } = cursor as unknown as { state: string };
+    if (reading && state === 'busy') {
+      await Promise.all([sendCancelRequest(this.#client), reading.catch(() => {})]);
+    }
+    const after = (cursor as unknown as { state: string }).state;
+    if (after !== 'done' && after !== 'error' && this.#lostWith === undefined) await cursor.close();
   }
 
   /** Runs one statement; named (prepared once on this connection) when `prepare` and they are on. */
@@ -218,6 +314,7 @@ export class PooledConnection implements DatabaseConnection {
       throw keepStack(lost);
     }
     if (this.#endedByCaller && this.#transaction === 'open') throw keepStack(new TransactionEndedError());
+    if (this.#streaming) throw keepStack(new TransactionScopeError(STREAM_OPEN));
     let result: pg.QueryResult;
     try {
       result = await this.#sendRetryingStale(text, params, prepare, wait);

@@ -61,9 +61,22 @@ export class RoutedConnection implements DatabaseConnection {
     return this.#router.write(() => connection.executeQuery<R>(compiled));
   }
 
-  // biome-ignore lint/correctness/useYield: streaming is not offered; Kysely's interface requires it.
-  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('streaming queries is not supported by this layer: page with first/after instead');
+  /**
+   * A stream of a read goes to a replica as a read does (its connection is the stream's alone until the
+   * loop ends); anything else, and a stream once this checkout keeps the primary, to the primary. Not
+   * retried elsewhere once it has begun: rows may have reached the caller already.
+   */
+  async *streamQuery<R>(compiled: CompiledQuery, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
+    if (isReplicaRead(compiled) && !this.#primaryOnly && this.#primary === undefined) {
+      const connection = await this.#router.read((server) => server.acquire());
+      try {
+        yield* connection.streamQuery<R>(compiled, chunkSize);
+      } finally {
+        connection.release();
+      }
+      return;
+    }
+    yield* (await this.primary()).streamQuery<R>(compiled, chunkSize);
   }
 
   release(): void {

@@ -1,7 +1,16 @@
 /** What the posts repository accepts: new posts, patches, and the options of its reads. */
 import { z } from 'zod';
 import { storableText } from '../query/input-rules.js';
-import { date, idSchema, notBlank, pageOptions, readOptions, somethingToChange } from './input-fields.js';
+import { streamOptionsShape } from '../query/stream.js';
+import {
+  createdAtOrder,
+  date,
+  idSchema,
+  notBlank,
+  pageOptions,
+  readOptions,
+  somethingToChange,
+} from './input-fields.js';
 import { metadataSchema } from './post-metadata-input.js';
 
 const content = storableText(1_000_000).nullable();
@@ -39,6 +48,13 @@ export const findPostsOptionsSchema = readOptions({
   where: postWhereSchema.optional(),
   include: postIncludeSchema.optional(),
   ...pageOptions,
+});
+
+export const streamPostsOptionsSchema = readOptions({
+  where: postWhereSchema.optional(),
+  include: postIncludeSchema.optional(),
+  orderBy: createdAtOrder.optional(),
+  ...streamOptionsShape,
 });
 
 export const findPostsByMetadataOptionsSchema = readOptions({

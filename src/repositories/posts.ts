@@ -18,6 +18,7 @@ import {
   toPage,
 } from '../query/pagination.js';
 import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
+import { mapRows, type StreamOptions, streamRows } from '../query/stream.js';
 import { idSchema } from './input-fields.js';
 import type { NoInclude, Page, Post, SoftDeleteFilter, User } from './models.js';
 import {
@@ -42,6 +43,7 @@ import {
   findPostsOptionsSchema,
   type PostInclude,
   type PostWhere,
+  streamPostsOptionsSchema,
   type UpdatePostInput,
   updatePostSchema,
 } from './posts-input.js';
@@ -66,6 +68,12 @@ export interface FindPostsOptions<I extends PostInclude> extends FindPostOptions
   where?: PostWhere;
 }
 
+export interface StreamPostsOptions<I extends PostInclude> extends FindPostOptions<I>, StreamOptions {
+  where?: PostWhere;
+  /** By creation time, then id; default newest first. */
+  orderBy?: { createdAt: 'asc' | 'desc' };
+}
+
 export interface CountByAuthorOptions extends SoftDeleteFilter {
   /** Only these authors; each one is in the result, with 0 when it has no posts. */
   authorIds?: string[];
@@ -87,6 +95,14 @@ export interface PostsRepository {
   findMany<const I extends PostInclude = NoInclude>(
     options?: FindPostsOptions<I>,
   ): Promise<Page<PostWith<I>>>;
+  /**
+   * Every post `findMany` would page through, in its order, one at a time through a server-side cursor:
+   * `for await (const post of db.posts.stream({ where }))`. Memory holds one batch of rows however many
+   * there are; breaking out of the loop (or the signal) ends it and frees the connection.
+   */
+  stream<const I extends PostInclude = NoInclude>(
+    options?: StreamPostsOptions<I>,
+  ): AsyncIterableIterator<PostWith<I>>;
   /** Changes the given fields of a visible post; `metadata` replaces the whole object. */
   update(id: string, patch: UpdatePostInput): Promise<Post>;
   publish(id: string): Promise<Post>;
@@ -325,6 +341,20 @@ export function postsRepository(
           values: { where: where ?? {} },
         },
       );
+    },
+
+    stream<I extends PostInclude>(options: StreamPostsOptions<I> = {}) {
+      const { where, include, orderBy, batchSize, signal, ...filter } = validate(
+        streamPostsOptionsSchema,
+        options,
+      );
+      const direction = orderBy?.createdAt ?? 'desc';
+      const query = selectPosts(kysely, include)
+        .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), matches(eb, where)]))
+        .orderBy('p.created_at', direction)
+        .orderBy('p.id', direction)
+        .compile();
+      return mapRows(streamRows(kysely, query, { batchSize, signal }), (row) => toPost<I>(row as PostRow));
     },
 
     async findByMetadata(filter, options = {}) {

@@ -1,6 +1,7 @@
 /** What the users repository accepts: new users (with their posts and roles), patches, and the options of its reads. */
 import { z } from 'zod';
 import { storableString, storableText } from '../query/input-rules.js';
+import { streamOptionsShape } from '../query/stream.js';
 import {
   createdAtOrder,
   date,
@@ -72,6 +73,13 @@ export const findUsersOptionsSchema = readOptions({
   where: userWhereSchema.optional(),
   include: userIncludeSchema.optional(),
   ...pageOptions,
+});
+
+export const streamUsersOptionsSchema = readOptions({
+  where: userWhereSchema.optional(),
+  include: userIncludeSchema.optional(),
+  orderBy: createdAtOrder.optional(),
+  ...streamOptionsShape,
 });
 
 export const countUsersOptionsSchema = readOptions({ where: userWhereSchema.optional() });

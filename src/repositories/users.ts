@@ -11,6 +11,7 @@ import { withDatabaseErrors } from '../errors/with-database-errors.js';
 import { validate } from '../query/input-rules.js';
 import { afterKeyset, type PageOptions, planPage, toPage } from '../query/pagination.js';
 import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
+import { mapRows, type StreamOptions, streamRows } from '../query/stream.js';
 import { idSchema } from './input-fields.js';
 import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from './models.js';
 import {
@@ -30,6 +31,7 @@ import {
   findUserOptionsSchema,
   findUsersOptionsSchema,
   type PostsInclude,
+  streamUsersOptionsSchema,
   type UpdateUserInput,
   type UserInclude,
   type UserWhere,
@@ -47,6 +49,12 @@ export interface FindUserOptions<I extends UserInclude> extends SoftDeleteFilter
 
 export interface FindUsersOptions<I extends UserInclude> extends FindUserOptions<I>, PageOptions {
   where?: UserWhere;
+}
+
+export interface StreamUsersOptions<I extends UserInclude> extends FindUserOptions<I>, StreamOptions {
+  where?: UserWhere;
+  /** By creation time, then id; default newest first. */
+  orderBy?: { createdAt: 'asc' | 'desc' };
 }
 
 export interface UsersRepository {
@@ -77,6 +85,14 @@ export interface UsersRepository {
   findMany<const I extends UserInclude = NoInclude>(
     options?: FindUsersOptions<I>,
   ): Promise<Page<UserWith<I>>>;
+  /**
+   * Every user `findMany` would page through, in its order, one at a time through a server-side cursor
+   * (relations included as in findMany). Memory holds one batch of rows however many there are; breaking
+   * out of the loop (or the signal) ends it and frees the connection.
+   */
+  stream<const I extends UserInclude = NoInclude>(
+    options?: StreamUsersOptions<I>,
+  ): AsyncIterableIterator<UserWith<I>>;
   count(options?: { where?: UserWhere } & SoftDeleteFilter): Promise<number>;
   /** Changes the given fields of a live user. */
   update(id: string, patch: UpdateUserInput): Promise<User>;
@@ -380,6 +396,20 @@ export function usersRepository(
           plan,
         );
       });
+    },
+
+    stream<I extends UserInclude>(options: StreamUsersOptions<I> = {}) {
+      const { where, include, orderBy, batchSize, signal, ...filter } = validate(
+        streamUsersOptionsSchema,
+        options,
+      );
+      const direction = orderBy?.createdAt ?? 'desc';
+      const query = selectUsers(kysely, include)
+        .where((eb) => eb.and([whereDeleted(eb, deletedState(filter)), matches(eb, where)]))
+        .orderBy('u.created_at', direction)
+        .orderBy('u.id', direction)
+        .compile();
+      return mapRows(streamRows(kysely, query, { batchSize, signal }), (row) => toUser<I>(row as UserRow));
     },
 
     async count(options = {}) {

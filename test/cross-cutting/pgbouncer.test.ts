@@ -359,6 +359,39 @@ describe.runIf(runsHere)('no session state', () => {
   });
 });
 
+describe.runIf(runsHere)('streams through PgBouncer', () => {
+  it('keep one server connection for the whole loop (their read-only transaction) while other clients come and go', async () => {
+    // All but one of PgBouncer's server connections held by streams; the other clients share the last.
+    const streams = PGBOUNCER_SETTINGS.defaultPoolSize - 1;
+    const db = database({ POSTGRES_POOL_MAX: String(streams) });
+    const others = database();
+    const ROWS = 200;
+    const runs = await Promise.all(
+      Array.from({ length: streams }, async () => {
+        const seen: number[] = [];
+        const pids = new Set<number>();
+        for await (const row of db.streamRaw<{ i: number; pid: number }>(
+          'SELECT i, pg_backend_pid() AS pid FROM generate_series(1, $1::int) AS i',
+          [ROWS],
+          { batchSize: 7 },
+        )) {
+          seen.push(row.i);
+          pids.add(row.pid);
+          // Other clients' statements between the batches: PgBouncer must not lend the server connection.
+          if (row.i % 50 === 0) await pidOf(others);
+        }
+        return { seen, pids: [...pids] };
+      }),
+    );
+    for (const { seen, pids } of runs) {
+      expect(seen).toEqual(Array.from({ length: ROWS }, (_, index) => index + 1));
+      expect(pids).toHaveLength(1);
+    }
+    const { pool } = await db.health();
+    expect(pool.total - pool.idle).toBe(0);
+  });
+});
+
 describe.runIf(runsHere)('migrations behind PgBouncer', () => {
   it('refuse a pgbouncer=true URL and point at POSTGRES_URL_NON_POOLING', async () => {
     const pooled = pgbouncerDatabaseUrl(pgbouncerUrl, testDb.name);

@@ -91,9 +91,23 @@ afterAll(async () => {
   await planner?.end();
 });
 
-/** The statements `work` sends (a NotFoundError path is a query too). */
-const statementsOf = (work: (db: Database) => Promise<unknown>) =>
-  statementsSent(db, () => work(db), { expectedRejection: (error) => error instanceof NotFoundError });
+/** BEGIN, COMMIT and ROLLBACK have no plan (a stream runs in a read-only transaction of its own). */
+const TRANSACTION_CONTROL = /^\s*(begin|commit|rollback)\b/i;
+
+/** The statements `work` sends (a NotFoundError path is a query too), transaction control left out. */
+const statementsOf = async (work: (db: Database) => Promise<unknown>) =>
+  (
+    await statementsSent(db, () => work(db), {
+      expectedRejection: (error) => error instanceof NotFoundError,
+    })
+  ).filter((statement) => !TRANSACTION_CONTROL.test(statement.sql));
+
+/** Reads a stream to its end. */
+async function drain(rows: AsyncIterable<unknown>): Promise<number> {
+  let count = 0;
+  for await (const _ of rows) count += 1;
+  return count;
+}
 
 interface StatementPlan {
   sql: string;
@@ -213,6 +227,20 @@ const usersCases: Cases<UsersRepository> = {
     { name: 'email contains', run: (db) => db.users.findMany({ where: { emailContains: 'user12' } }) },
     { name: 'name contains', run: (db) => db.users.findMany({ where: { nameContains: 'User 12' } }) },
   ],
+  stream: [
+    { name: 'with a role', run: (db) => drain(db.users.stream({ where: { hasRole: ADMIN } })) },
+    {
+      name: 'with a role, with posts and roles, oldest first',
+      run: (db) =>
+        drain(
+          db.users.stream({
+            where: { hasRole: ADMIN },
+            include: { posts: true, roles: true },
+            orderBy: { createdAt: 'asc' },
+          }),
+        ),
+    },
+  ],
   count: [
     {
       name: 'created in a range',
@@ -276,6 +304,20 @@ const postsCases: Cases<PostsRepository> = {
     },
     { name: 'withDeleted', run: (db) => db.posts.findMany({ withDeleted: true }) },
     { name: 'onlyDeleted', run: (db) => db.posts.findMany({ onlyDeleted: true }) },
+  ],
+  stream: [
+    { name: "an author's posts", run: (db) => drain(db.posts.stream({ where: { authorId: userId(7) } })) },
+    {
+      name: "an author's published posts, with author, oldest first",
+      run: (db) =>
+        drain(
+          db.posts.stream({
+            where: { authorId: userId(7), published: true },
+            include: { author: true },
+            orderBy: { createdAt: 'asc' },
+          }),
+        ),
+    },
   ],
   update: [
     { name: 'title and content', run: (db) => db.posts.update(postId(31), { title: 'T', content: 'C' }) },
@@ -452,6 +494,18 @@ const readsEverything: (Case & { table: 'pg_users' | 'pg_posts'; why: string })[
     table: 'pg_posts',
     why: 'two thirds of all posts are published: counting them reads the table',
     run: (db) => db.posts.countByAuthor({ published: true }),
+  },
+  {
+    name: 'users.stream()',
+    table: 'pg_users',
+    why: 'every live user, one batch at a time',
+    run: (db) => drain(db.users.stream()),
+  },
+  {
+    name: 'posts.stream({ include: { author } })',
+    table: 'pg_posts',
+    why: 'every visible post, one batch at a time',
+    run: (db) => drain(db.posts.stream({ include: { author: true } })),
   },
   {
     name: "the spec's user summary (raw SQL)",
