@@ -335,6 +335,41 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
     expect(after.primary - before.primary).toBe(20 * 5);
   }, 120_000);
 
+  it('a stream reads from the replica as a read does; inside a transaction, through db.primary or after a write of its scope, from the primary', async () => {
+    const database = await freshDatabase();
+    const { db, events } = open(database);
+    const user = await createUser(db);
+    await pair.waitForReplay();
+    await replicaInUse(db);
+    const drain = async (rows: AsyncIterable<unknown>) => {
+      let count = 0;
+      for await (const _ of rows) count += 1;
+      return count;
+    };
+    const before = await scansNow(database);
+    await db.consistency.run(async () => {
+      events.length = 0;
+      expect(await drain(db.users.stream({ batchSize: 1 }))).toBe(1);
+      expect(await drain(db.stream(db.kysely.selectFrom('pg_users').select('id')))).toBe(1);
+      expect(await drain(db.streamRaw('SELECT id FROM pg_users', [], { replica: true }))).toBe(1);
+      expect(new Set(events.map((event) => event.server))).toEqual(new Set(['replica-1']));
+
+      events.length = 0;
+      await drain(db.streamRaw('SELECT id FROM pg_users'));
+      await drain(db.primary.users.stream());
+      await db.transaction(async (tx) => drain(tx.users.stream()));
+      expect(new Set(events.map((event) => event.server))).toEqual(new Set(['primary']));
+    });
+    await db.consistency.run(async () => {
+      await db.users.update(user.id, { name: 'Streamed after a write' });
+      const names: string[] = [];
+      for await (const row of db.users.stream()) names.push(row.name ?? '');
+      expect(names).toEqual(['Streamed after a write']);
+    });
+    const after = await scansAfter(db, database);
+    expect(after.standby - before.standby).toBe(3);
+  });
+
   it('a token carries read-your-writes to another scope and another database object', async () => {
     const database = await freshDatabase();
     const { db } = open(database, { POSTGRES_REPLICA_MAX_LAG_MS: '0' });
