@@ -23,7 +23,7 @@ export type LayerConnection = PooledConnection | RoutedConnection;
  * The server connection a transaction runs on: a routed connection's primary. A promise only for a
  * routed one, so a database without replicas awaits nothing more than before.
  */
-function pooledOf(connection: DatabaseConnection): PooledConnection | Promise<PooledConnection> {
+export function pooledOf(connection: DatabaseConnection): PooledConnection | Promise<PooledConnection> {
   return connection instanceof RoutedConnection ? connection.primary() : (connection as PooledConnection);
 }
 

@@ -21,7 +21,9 @@ import {
   roleFromJson,
   userColumns,
 } from './select-lists.js';
+import type { CreateManyOptions, CreateManyUserInput, Rows } from './create-many-input.js';
 import { type DeletedState, deletedState } from './soft-delete.js';
+import { type CreateManyUsersResult, createManyUsers } from './users-create-many.js';
 import {
   type CreateUserInput,
   countUsersOptionsSchema,
@@ -55,6 +57,13 @@ export interface UsersRepository {
    * the server stored them, as a read would (posts and roles in the order given).
    */
   create(input: CreateUserInput): Promise<UserWithRelations>;
+  /**
+   * Loads many users with their posts and roles through COPY: all of them, or nothing (its own
+   * transaction; inside `db.transaction` a savepoint). `rows` is an array or any (async) iterable, drawn
+   * lazily a chunk at a time. A bad row, a row the server rejects, a post's missing author: the error
+   * names the row (`row`, `rows.<index>.<field>`). See docs/repositories.md, Bulk loads.
+   */
+  createMany(rows: Rows<CreateManyUserInput>, options?: CreateManyOptions): Promise<CreateManyUsersResult>;
   findById<const I extends UserInclude = NoInclude>(
     id: string,
     options?: FindUserOptions<I>,
@@ -320,6 +329,8 @@ export function usersRepository(
         return created;
       });
     },
+
+    createMany: (rows, options) => createManyUsers(kysely, rows, options),
 
     findById: (id, options = {}) => findOne('id', id, options),
     getById: (id, options = {}) => getOne('id', id, options),
