@@ -39,4 +39,5 @@ export class LineBatches {
 }
 
 /** Whether a chunk of `rows` rows and `chars` characters is full. */
-export const chunkIsFull = (rows: number, chars: number): boolean => rows >= CHUNK_ROWS || chars >= CHUNK_CHARS;
+export const chunkIsFull = (rows: number, chars: number): boolean =>
+  rows >= CHUNK_ROWS || chars >= CHUNK_CHARS;

@@ -26,7 +26,10 @@ export class RowSource<T> {
       this.#sync = rows[Symbol.iterator]();
     } else {
       throw new ValidationError([
-        { field: 'rows', message: 'must be an iterable or an async iterable (an array, a generator, a stream)' },
+        {
+          field: 'rows',
+          message: 'must be an iterable or an async iterable (an array, a generator, a stream)',
+        },
       ]);
     }
   }

@@ -98,7 +98,11 @@ export async function runBulkLoad<Row, T>(
   kysely: Kysely<DB>,
   rows: Rows<Row>,
   options: CreateManyOptions,
-  load: (connection: PooledConnection, source: RowSource<Row>, onProgress: (rows: number) => void) => Promise<T>,
+  load: (
+    connection: PooledConnection,
+    source: RowSource<Row>,
+    onProgress: (rows: number) => void,
+  ) => Promise<T>,
 ): Promise<T> {
   const { onProgress } = validate(createManyOptionsSchema, options, 'options');
   const source = new RowSource(rows);

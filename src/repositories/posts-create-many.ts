@@ -101,7 +101,12 @@ export function createManyPosts(
     while (await source.hasMore()) {
       const chunk = await drawChunk(source, now);
       await checkAuthors(connection, users, chunk);
-      count += await copyRows(connection, statement, chunk.lines.take(true), (line) => chunk.firstRow + line - 1);
+      count += await copyRows(
+        connection,
+        statement,
+        chunk.lines.take(true),
+        (line) => chunk.firstRow + line - 1,
+      );
       onProgress(source.index);
     }
     return { count };

@@ -11,6 +11,7 @@ import { withDatabaseErrors } from '../errors/with-database-errors.js';
 import { validate } from '../query/input-rules.js';
 import { afterKeyset, type PageOptions, planPage, toPage } from '../query/pagination.js';
 import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
+import type { CreateManyOptions, CreateManyUserInput, Rows } from './create-many-input.js';
 import { idSchema } from './input-fields.js';
 import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from './models.js';
 import {
@@ -21,7 +22,6 @@ import {
   roleFromJson,
   userColumns,
 } from './select-lists.js';
-import type { CreateManyOptions, CreateManyUserInput, Rows } from './create-many-input.js';
 import { type DeletedState, deletedState } from './soft-delete.js';
 import { type CreateManyUsersResult, createManyUsers } from './users-create-many.js';
 import {
