@@ -1,6 +1,7 @@
 /**
  * `posts.createMany`: posts loaded with COPY, a chunk at a time. Each chunk is drawn (validated and
- * encoded), its distinct authors checked with one query (live, as `create` requires), then copied.
+ * encoded) while the one before is copied, then its distinct authors are checked with one query (live,
+ * as `create` requires), then it is copied.
  */
 import { createId } from '@paralleldrive/cuid2';
 import type { Kysely } from 'kysely';
@@ -8,7 +9,7 @@ import type { DB } from '../../db-types/index.js';
 import { NotFoundError } from '../errors/classes.js';
 import { COPY_NULL, copyNullable, copyText, copyTimestamp } from '../pool/copy-text.js';
 import type { PooledConnection } from '../pool/pooled-connection.js';
-import { chunkIsFull, LineBatches } from '../query/copy-chunk.js';
+import { chunkIsFull, LineBatches, pace, sendInChunks } from '../query/copy-chunk.js';
 import { validateRow } from '../query/input-rules.js';
 import { NO_MORE_ROWS, type RowSource } from '../query/row-source.js';
 import { copyRows, copyStatement, qualifiedTable, runBulkLoad, transactionNow } from './bulk-load.js';
@@ -59,7 +60,12 @@ interface PostsChunk {
   authors: string[];
 }
 
-async function drawChunk(source: RowSource<CreateManyPostInput>, now: string): Promise<PostsChunk> {
+async function drawChunk(
+  source: RowSource<CreateManyPostInput>,
+  now: string,
+  overlapping: boolean,
+): Promise<PostsChunk | undefined> {
+  if (!(await source.hasMore())) return undefined;
   const chunk: PostsChunk = { firstRow: source.index, lines: new LineBatches(), authors: [] };
   while (!chunkIsFull(chunk.authors.length, chunk.lines.chars)) {
     const index = source.index;
@@ -69,6 +75,8 @@ async function drawChunk(source: RowSource<CreateManyPostInput>, now: string): P
     const post = validateRow(createManyPostSchema, input, index);
     chunk.lines.add(postLine(post, post.authorId, now));
     chunk.authors.push(post.authorId);
+    const turn = pace(chunk.authors.length, overlapping);
+    if (turn) await turn;
   }
   return chunk;
 }
@@ -98,17 +106,15 @@ export function createManyPosts(
   return runBulkLoad(kysely, rows, options, async (connection, source, onProgress) => {
     const now = await transactionNow(connection);
     let count = 0;
-    while (await source.hasMore()) {
-      const chunk = await drawChunk(source, now);
-      await checkAuthors(connection, users, chunk);
-      count += await copyRows(
-        connection,
-        statement,
-        chunk.lines.take(true),
-        (line) => chunk.firstRow + line - 1,
-      );
-      onProgress(source.index);
-    }
+    await sendInChunks(
+      (overlapping) => drawChunk(source, now, overlapping),
+      async (chunk) => {
+        await checkAuthors(connection, users, chunk);
+        const rowOfLine = (line: number) => chunk.firstRow + line - 1;
+        count += await copyRows(connection, statement, chunk.lines.take(true), rowOfLine);
+        onProgress(chunk.firstRow + chunk.authors.length);
+      },
+    );
     return { count };
   });
 }

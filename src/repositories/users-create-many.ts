@@ -1,14 +1,14 @@
 /**
- * `users.createMany`: users with their posts and roles loaded with COPY, a chunk at a time. The users'
- * COPY pulls its lines from a generator that draws, validates and encodes the rows as the socket takes
- * them, and keeps the chunk's posts' and roles' lines; those are copied next, after their users, so the
- * foreign keys hold. Only the counts needed to map a line back to its input row are kept.
+ * `users.createMany`: users with their posts and roles loaded with COPY, a chunk at a time, each chunk
+ * drawn (validated, encoded) while the one before is copied. A chunk's users are copied first, then their
+ * posts, then their roles, so the foreign keys hold. Only the counts needed to map a line back to its
+ * input row are kept.
  */
 import { createId } from '@paralleldrive/cuid2';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db-types/index.js';
 import { COPY_NULL, copyNullable, copyText, copyTimestamp } from '../pool/copy-text.js';
-import { chunkIsFull, LineBatches } from '../query/copy-chunk.js';
+import { chunkIsFull, LineBatches, pace, sendInChunks } from '../query/copy-chunk.js';
 import { validateRow } from '../query/input-rules.js';
 import { NO_MORE_ROWS, type RowSource } from '../query/row-source.js';
 import { copyRows, copyStatement, qualifiedTable, runBulkLoad, transactionNow } from './bulk-load.js';
@@ -30,7 +30,7 @@ export interface CreateManyUsersResult {
   roles: number;
 }
 
-/** The rows of one chunk: their users' lines go out as they are made, their posts' and roles' wait. */
+/** The lines of one chunk's users, posts and roles. */
 class UsersChunk {
   readonly firstRow: number;
   rows = 0;
@@ -84,21 +84,24 @@ class UsersChunk {
   }
 }
 
-/** The chunk's users' lines, drawn until the chunk is full or the rows run out. */
-async function* userLines(
-  chunk: UsersChunk,
+/** The next chunk, drawn until it is full or the rows run out; undefined when none are left. */
+async function drawChunk(
   source: RowSource<CreateManyUserInput>,
   now: string,
-): AsyncGenerator<string> {
+  overlapping: boolean,
+): Promise<UsersChunk | undefined> {
+  if (!(await source.hasMore())) return undefined;
+  const chunk = new UsersChunk(source.index);
   while (!chunk.full) {
     const index = source.index;
     let input = source.next();
     if (input instanceof Promise) input = await input;
     if (input === NO_MORE_ROWS) break;
     chunk.add(validateRow(createManyUserSchema, input, index), now);
-    if (chunk.users.batches.length > 0) yield* chunk.users.take(false);
+    const turn = pace(chunk.rows, overlapping);
+    if (turn) await turn;
   }
-  yield* chunk.users.take(true);
+  return chunk;
 }
 
 export function createManyUsers(
@@ -112,12 +115,11 @@ export function createManyUsers(
   return runBulkLoad(kysely, rows, options, async (connection, source, onProgress) => {
     const now = await transactionNow(connection);
     const counts = { users: 0, posts: 0, roles: 0 };
-    while (await source.hasMore()) {
-      const chunk = new UsersChunk(source.index);
+    const send = async (chunk: UsersChunk) => {
       counts.users += await copyRows(
         connection,
         copyUsers,
-        userLines(chunk, source, now),
+        chunk.users.take(true),
         (line) => chunk.firstRow + line - 1,
       );
       if (chunk.posts.lines > 0) {
@@ -130,8 +132,9 @@ export function createManyUsers(
           chunk.rowOf(chunk.rolesUpTo, line),
         );
       }
-      onProgress(source.index);
-    }
+      onProgress(chunk.firstRow + chunk.rows);
+    };
+    await sendInChunks((overlapping) => drawChunk(source, now, overlapping), send);
     return counts;
   });
 }
