@@ -19,18 +19,7 @@ import {
   createManyPostSchema,
   type Rows,
 } from './create-many-input.js';
-
-export const POST_COLUMNS = [
-  'id',
-  'title',
-  'content',
-  'published',
-  'authorId',
-  'metadata',
-  'created_at',
-  'updated_at',
-  'deleted_at',
-] as const;
+import { POST_COLUMNS } from './stored-columns.js';
 
 interface PostFields {
   id?: string | undefined;

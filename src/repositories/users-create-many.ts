@@ -19,10 +19,8 @@ import {
   createManyUserSchema,
   type Rows,
 } from './create-many-input.js';
-import { POST_COLUMNS, postLine } from './posts-create-many.js';
-
-const USER_COLUMNS = ['id', 'email', 'name', 'profile_image', 'created_at', 'updated_at', 'deleted_at'];
-const ROLE_COLUMNS = ['id', 'name', 'description', 'userId', 'created_at'];
+import { postLine } from './posts-create-many.js';
+import { POST_COLUMNS, ROLE_COLUMNS, USER_COLUMNS } from './stored-columns.js';
 
 export interface CreateManyUsersResult {
   users: number;

@@ -23,6 +23,7 @@ import {
   userColumns,
 } from './select-lists.js';
 import { type DeletedState, deletedState } from './soft-delete.js';
+import { POST_COLUMNS, ROLE_COLUMNS, USER_COLUMNS } from './stored-columns.js';
 import { type CreateManyUsersResult, createManyUsers } from './users-create-many.js';
 import {
   type CreateUserInput,
@@ -180,27 +181,9 @@ function toUser<I>(row: UserRow): UserWith<I> {
 }
 
 /** The columns a nested create returns of each new row: all the select lists read. */
-const storedUser = [
-  'id',
-  'email',
-  'name',
-  'profile_image',
-  'created_at',
-  'updated_at',
-  'deleted_at',
-] as const;
-const storedPost = [
-  'id',
-  'title',
-  'content',
-  'published',
-  'authorId',
-  'metadata',
-  'created_at',
-  'updated_at',
-  'deleted_at',
-] as const;
-const storedRole = ['id', 'name', 'description', 'userId', 'created_at'] as const;
+const storedUser = USER_COLUMNS;
+const storedPost = POST_COLUMNS;
+const storedRole = ROLE_COLUMNS;
 
 /** Sorts `items` (in place) into the order of `given`, matched by id. */
 function inOrderOf(items: { id: string }[], given: readonly { id: string }[]): void {
