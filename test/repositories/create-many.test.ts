@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
 import { NotFoundError, UniqueViolationError, ValidationError } from '../../src/errors/classes.js';
+import { pooledOf } from '../../src/pool/layer-driver.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { countRows, tableCounts } from '../support/row-counts.js';
 import { useTestDatabase } from '../support/test-database.js';
@@ -219,7 +220,9 @@ describe('users.createMany', () => {
       },
     };
     expect(await failsKeepingNothing(() => db.users.createMany(sync))).toBe(thrown);
-    expect(await db.users.count()).toBeGreaterThan(0);
+    const after = uniqueEmail('after-throw');
+    await db.users.createMany([{ email: after }]);
+    expect(await db.users.findByEmail(after)).toBeDefined();
     expect(
       await countRows(
         testDb.url,
@@ -308,6 +311,45 @@ describe('createMany inside db.transaction', () => {
       }),
     ).rejects.toBe(error);
     expect(await db.users.findByEmail(email)).toBeUndefined();
+  });
+});
+
+describe('PooledConnection.copyFrom', () => {
+  const onConnection = <T>(work: (connection: Awaited<ReturnType<typeof pooledOf>>) => Promise<T>) =>
+    db.kysely.getExecutor().provideConnection(async (c) => work(await pooledOf(c)));
+
+  it("fails with the source's own error when the source throws mid-COPY, and leaves the session clean", async () => {
+    const user = await db.users.create({ email: uniqueEmail('copy-fail') });
+    const thrown = new Error('the lines ran dry');
+    const events: { sql: string; error?: unknown }[] = [];
+    const listener = (event: { sql: string; error?: unknown }) => events.push(event);
+    db.on('query', listener);
+    try {
+      await onConnection(async (connection) => {
+        async function* lines() {
+          for (let index = 0; index < 2_000; index += 1) {
+            yield `copy-fail-${index}\tr${index}\t\\N\t${user.id}\t2024-01-01T00:00:00Z\n`;
+          }
+          // The COPY is under way: the server has had lines.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          throw thrown;
+        }
+        const statement = 'copy pg_roles (id, name, description, "userId", created_at) from stdin';
+        await expect(connection.copyFrom(statement, lines())).rejects.toBe(thrown);
+        const { rows } = await connection.query(
+          'select count(*)::int as n from pg_roles where id like $1',
+          ['copy-fail-%'],
+          false,
+        );
+        expect(rows[0].n).toBe(0);
+      });
+    } finally {
+      db.off('query', listener);
+    }
+    expect(events.filter((event) => event.sql.startsWith('copy'))).toEqual([
+      expect.objectContaining({ error: expect.anything() }),
+    ]);
+    expect(await db.roles.listForUser(user.id)).toEqual([]);
   });
 });
 
