@@ -72,9 +72,7 @@ function parse(argv: string[]) {
 }
 
 const PHASES: Record<SeedPhase, string> = {
-  users: 'loading users',
-  roles: 'loading roles',
-  posts: 'loading posts',
+  users: 'loading users with their roles and posts',
   commit: 'committing',
   vacuum: 'VACUUM ANALYZE (statistics, GIN pending lists)',
   summary: 'reading the summary',

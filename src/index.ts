@@ -78,6 +78,12 @@ export { type MigrationSchema, migrationSchema } from './migrate/migration-schem
 export { DEFAULT_SERVICE_MIGRATIONS_TABLE } from './migrate/service-migrations.js';
 export type { PageOptions } from './query/pagination.js';
 export type {
+  CreateManyOptions,
+  CreateManyPostInput,
+  CreateManyUserInput,
+  Rows,
+} from './repositories/create-many-input.js';
+export type {
   NoInclude,
   Page,
   Post,
@@ -116,6 +122,7 @@ export type {
   UsersRepository,
   UserWith,
 } from './repositories/users.js';
+export type { CreateManyUsersResult } from './repositories/users-create-many.js';
 export type {
   CreateUserInput,
   PostsInclude,

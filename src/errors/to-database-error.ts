@@ -36,11 +36,17 @@ import { staleStatement } from './stale-statement.js';
  * @example
  * try { await pool.query('INSERT …', params) } catch (error) { throw toDatabaseError(error) }
  */
-export function toDatabaseError(error: unknown): DatabaseError {
+export function toDatabaseError(error: unknown, context: ErrorContext = {}): DatabaseError {
   if (error instanceof DatabaseError) return error;
-  const mapped = isServerError(error) ? fromServer(error) : fromClient(error);
+  const mapped = isServerError(error) ? fromServer(error, context.row) : fromClient(error);
   pointAtCaller(mapped);
   return mapped;
+}
+
+/** What the caller knows of the failed work that the server's error does not say. */
+export interface ErrorContext {
+  /** The bulk load's input row the server rejected: set as `row`, and named in the message. */
+  row?: number | undefined;
 }
 
 type ServerError = Error & Partial<Pick<pg.DatabaseError, 'detail' | 'table' | 'column' | 'constraint'>>;
@@ -54,9 +60,15 @@ function isServerError(error: unknown): error is ServerError & { code: string } 
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 }
 
-function fromServer(error: ServerError & { code: string }): DatabaseError {
+function fromServer(error: ServerError & { code: string }, row: number | undefined): DatabaseError {
+  const mapped = fromServerCode(error, row);
+  if (row !== undefined) mapped.message += ` (row ${row})`;
+  return mapped;
+}
+
+function fromServerCode(error: ServerError & { code: string }, row: number | undefined): DatabaseError {
   const { code, table, constraint } = error;
-  const options = { cause: error, code, table, constraint };
+  const options = { cause: error, code, table, constraint, row };
   if (staleStatement(error)) {
     return new StalePreparedStatementError(
       `${error.message} (a prepared statement went stale, after a migration or DISCARD ALL; it is prepared again on its next use, so the transaction can run again)`,

@@ -21,6 +21,7 @@ import { staleStatement } from '../errors/stale-statement.js';
 import { toDatabaseError } from '../errors/to-database-error.js';
 import type { ExecutedQuery, Logger } from '../logging/logger.js';
 import { sendCancelRequest } from './connect.js';
+import { type CopySource, copyIn } from './copy-in.js';
 import {
   assertPgInternals,
   isUnnamed,
@@ -406,5 +407,37 @@ export class PooledConnection implements DatabaseConnection {
       this.#lostWith ??= error;
       throw keepStack(mapped);
     }
+  }
+
+  /**
+   * Runs `COPY … FROM STDIN` with `source`'s text (copy-in.ts); resolves to the rows copied. Like any
+   * statement: one query event, the lost-connection and transaction-state checks. A failure is thrown as
+   * it came (the server's error, or the source's own), a lost connection as ConnectionError.
+   */
+  async copyFrom(statement: string, source: CopySource): Promise<number> {
+    const waitMs = this.#waitMs;
+    this.#waitMs = 0;
+    if (this.#lostWith !== undefined) throw keepStack(toDatabaseError(this.#lostWith));
+    if (this.#endedByCaller && this.#transaction === 'open') throw keepStack(new TransactionEndedError());
+    if (this.#streaming) throw keepStack(new TransactionScopeError(STREAM_OPEN));
+    const event = { server: this.#options.server, sql: statement, params: [], waitMs, prepared: false };
+    const started = performance.now();
+    let rows: number;
+    try {
+      rows = await copyIn(this.#client, statement, source);
+    } catch (error) {
+      const mapped = toDatabaseError(error);
+      this.#options.report({
+        ...event,
+        durationMs: performance.now() - started,
+        error: { name: mapped.name, code: mapped.code },
+      });
+      if (mapped instanceof ConnectionError) this.#lostWith ??= error;
+      await this.#checkTransactionState(error);
+      throw mapped instanceof ConnectionError ? keepStack(mapped) : error;
+    }
+    this.#options.report({ ...event, durationMs: performance.now() - started });
+    await this.#checkTransactionState(undefined);
+    return rows;
   }
 }

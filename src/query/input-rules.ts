@@ -146,3 +146,13 @@ export function validate<S extends z.ZodType>(schema: S, input: unknown, root = 
   if (!result.success) throw new ValidationError(issuesOf(result.error, root));
   return result.data;
 }
+
+/**
+ * Parses row `index` of a bulk load's input with `schema`: the `ValidationError` names each field
+ * under `rows.<index>` and carries the row (`row`).
+ */
+export function validateRow<S extends z.ZodType>(schema: S, input: unknown, index: number): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new ValidationError(issuesOf(result.error, `rows.${index}`), { row: index });
+  return result.data;
+}

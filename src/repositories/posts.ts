@@ -19,6 +19,7 @@ import {
 } from '../query/pagination.js';
 import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
 import { mapRows, type StreamOptions, streamRows } from '../query/stream.js';
+import type { CreateManyOptions, CreateManyPostInput, Rows } from './create-many-input.js';
 import { idSchema } from './input-fields.js';
 import type { NoInclude, Page, Post, SoftDeleteFilter, User } from './models.js';
 import {
@@ -34,6 +35,7 @@ import {
   type SearchOptions,
   searchPosts,
 } from './post-search.js';
+import { createManyPosts } from './posts-create-many.js';
 import {
   type CreatePostInput,
   countByAuthorOptionsSchema,
@@ -83,6 +85,11 @@ export interface CountByAuthorOptions extends SoftDeleteFilter {
 export interface PostsRepository {
   /** Creates a post for a live author; NotFoundError when the author is missing or soft-deleted. */
   create(input: CreatePostInput): Promise<Post>;
+  /**
+   * Loads many posts through COPY: all of them, or nothing (its own transaction; inside
+   * `db.transaction` a savepoint). Every author must be live. See docs/repositories.md, Bulk loads.
+   */
+  createMany(rows: Rows<CreateManyPostInput>, options?: CreateManyOptions): Promise<{ count: number }>;
   findById<const I extends PostInclude = NoInclude>(
     id: string,
     options?: FindPostOptions<I>,
@@ -320,6 +327,8 @@ export function postsRepository(
         return row;
       });
     },
+
+    createMany: (rows, options) => createManyPosts(kysely, rows, options),
 
     findById: (id, options = {}) => findById(id, options),
     async getById(id, options = {}) {

@@ -21,7 +21,7 @@ export const emailLookupSchema = storableText(320).min(1, 'must not be empty');
 const userName = notBlank(200).nullable();
 const profileImage = storableText(500).nullable();
 
-const uniqueRoleNames = (roles: { name: string }[], context: z.RefinementCtx) => {
+export const uniqueRoleNames = (roles: { name: string }[], context: z.RefinementCtx) => {
   const seen = new Set<string>();
   roles.forEach((role, index) => {
     if (seen.has(role.name)) {

@@ -12,6 +12,7 @@ import { validate } from '../query/input-rules.js';
 import { afterKeyset, type PageOptions, planPage, toPage } from '../query/pagination.js';
 import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
 import { mapRows, type StreamOptions, streamRows } from '../query/stream.js';
+import type { CreateManyOptions, CreateManyUserInput, Rows } from './create-many-input.js';
 import { idSchema } from './input-fields.js';
 import type { NoInclude, Page, Post, Role, SoftDeleteFilter, User, UserWithRelations } from './models.js';
 import {
@@ -23,6 +24,8 @@ import {
   userColumns,
 } from './select-lists.js';
 import { type DeletedState, deletedState } from './soft-delete.js';
+import { POST_COLUMNS, ROLE_COLUMNS, USER_COLUMNS } from './stored-columns.js';
+import { type CreateManyUsersResult, createManyUsers } from './users-create-many.js';
 import {
   type CreateUserInput,
   countUsersOptionsSchema,
@@ -63,6 +66,13 @@ export interface UsersRepository {
    * the server stored them, as a read would (posts and roles in the order given).
    */
   create(input: CreateUserInput): Promise<UserWithRelations>;
+  /**
+   * Loads many users with their posts and roles through COPY: all of them, or nothing (its own
+   * transaction; inside `db.transaction` a savepoint). `rows` is an array or any (async) iterable, drawn
+   * lazily a chunk at a time. A bad row, a row the server rejects, a post's missing author: the error
+   * names the row (`row`, `rows.<index>.<field>`). See docs/repositories.md, Bulk loads.
+   */
+  createMany(rows: Rows<CreateManyUserInput>, options?: CreateManyOptions): Promise<CreateManyUsersResult>;
   findById<const I extends UserInclude = NoInclude>(
     id: string,
     options?: FindUserOptions<I>,
@@ -187,27 +197,9 @@ function toUser<I>(row: UserRow): UserWith<I> {
 }
 
 /** The columns a nested create returns of each new row: all the select lists read. */
-const storedUser = [
-  'id',
-  'email',
-  'name',
-  'profile_image',
-  'created_at',
-  'updated_at',
-  'deleted_at',
-] as const;
-const storedPost = [
-  'id',
-  'title',
-  'content',
-  'published',
-  'authorId',
-  'metadata',
-  'created_at',
-  'updated_at',
-  'deleted_at',
-] as const;
-const storedRole = ['id', 'name', 'description', 'userId', 'created_at'] as const;
+const storedUser = USER_COLUMNS;
+const storedPost = POST_COLUMNS;
+const storedRole = ROLE_COLUMNS;
 
 /** Sorts `items` (in place) into the order of `given`, matched by id. */
 function inOrderOf(items: { id: string }[], given: readonly { id: string }[]): void {
@@ -336,6 +328,8 @@ export function usersRepository(
         return created;
       });
     },
+
+    createMany: (rows, options) => createManyUsers(kysely, rows, options),
 
     findById: (id, options = {}) => findOne('id', id, options),
     getById: (id, options = {}) => getOne('id', id, options),

@@ -8,10 +8,10 @@ export const SEED_LIMITS = {
   seed: { min: 0, max: 4_294_967_295 },
 } as const;
 
-/** What the seed has loaded so far: users and posts (roles are a small, unannounced extra). */
+/** What the seed has drawn for loading so far: users and posts (roles are a small, unannounced extra). */
 export type SeedProgress = (done: number, total: number) => void;
 /** The step the seed is at, for a command line that says what it is doing. */
-export type SeedPhase = 'users' | 'roles' | 'posts' | 'commit' | 'vacuum' | 'summary';
+export type SeedPhase = 'users' | 'commit' | 'vacuum' | 'summary';
 
 export interface SeedOptions {
   users: number;

@@ -1,48 +1,41 @@
 /**
- * The seed: one transaction that checks the target, empties it (when asked), COPYs the users, their
- * roles and their posts, and commits; then VACUUM ANALYZE (which cannot run in a transaction) and a
- * summary read back from the database. Anything that fails before COMMIT, a constraint, a dropped
- * connection, an exception in a callback, rolls the whole seed back.
+ * The seed: one transaction that checks the target, empties it (when asked), loads the users with their
+ * roles and posts through `users.createMany` (COPY, a chunk at a time), and commits; then VACUUM ANALYZE
+ * (which cannot run in a transaction) and a summary read back from the database. Anything that fails
+ * before COMMIT, a constraint, a dropped connection, an exception in a callback, rolls the whole seed back.
  */
+import type { Kysely } from 'kysely';
 import type pg from 'pg';
+import type { DB } from '../../../db-types/index.js';
 import { parseConnectionUrl } from '../../../src/config/connection-url.js';
 import type { ConnectionSettings } from '../../../src/config/settings.js';
 import { connectClient } from '../../../src/pool/connect.js';
-import { copyLines } from './copy-writer.js';
+import { usersRepository } from '../../../src/repositories/users.js';
+import { kyselyOverClient } from './client-repositories.js';
 import { type SeedOptions, type ValidSeedOptions, validateSeedOptions } from './options.js';
+import { ProgressCounter, seededUserRows } from './seeded-rows.js';
 import { readTableSummaries, type SeedSummary } from './summary.js';
-import {
-  POST_COLUMNS,
-  ProgressCounter,
-  postLines,
-  ROLE_COLUMNS,
-  roleLines,
-  USER_COLUMNS,
-  userLines,
-} from './table-lines.js';
-import { assertMigrated, claimEmptyTables, qualified, SEEDED_TABLES, type SeededTable } from './target.js';
+import { assertMigrated, claimEmptyTables, qualified, SEEDED_TABLES } from './target.js';
 
 /** A connected pg client (not inside a transaction), a `ConnectionSettings`, or a postgres:// URL. */
 export type SeedTarget = pg.ClientBase | ConnectionSettings | string;
 
-async function load(client: pg.ClientBase, schema: string, options: ValidSeedOptions): Promise<void> {
+async function load(
+  client: pg.ClientBase,
+  trx: Kysely<DB>,
+  schema: string,
+  options: ValidSeedOptions,
+): Promise<void> {
   const { seed, users, postsPerUser, onPhase } = options;
   const progress = new ProgressCounter(users + users * postsPerUser, options.onProgress);
-  const copy = (table: SeededTable, columns: readonly string[], lines: Iterable<string>) =>
-    copyLines(client, qualified(client, schema, table), columns, lines);
-
   await assertMigrated(client, schema);
   await claimEmptyTables(client, schema, options.reset);
   onPhase?.('users');
-  const userCount = await copy('pg_users', USER_COLUMNS, userLines(seed, users, progress));
-  onPhase?.('roles');
-  await copy('pg_roles', ROLE_COLUMNS, roleLines(seed, users));
-  onPhase?.('posts');
-  const postCount = await copy('pg_posts', POST_COLUMNS, postLines(seed, users, postsPerUser, progress));
+  const loaded = await usersRepository(trx).createMany(seededUserRows(seed, users, postsPerUser, progress));
   // The server's own count: a mismatch would be a bug here, and must not commit.
-  if (userCount !== users || postCount !== users * postsPerUser) {
+  if (loaded.users !== users || loaded.posts !== users * postsPerUser) {
     throw new Error(
-      `COPY wrote ${userCount} users and ${postCount} posts, expected ${users} and ${users * postsPerUser}`,
+      `COPY wrote ${loaded.users} users and ${loaded.posts} posts, expected ${users} and ${users * postsPerUser}`,
     );
   }
 }
@@ -53,16 +46,15 @@ async function seedOver(
   options: ValidSeedOptions,
 ): Promise<SeedSummary> {
   const started = performance.now();
-  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-  try {
-    await load(client, schema, options);
-    options.onPhase?.('commit');
-    await client.query('COMMIT');
-  } catch (error) {
-    // A connection that is gone has rolled back already; the first error is the one to report.
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  // The layer's transaction on the seed's client: rolled back when anything in it throws (a connection
+  // that is gone has rolled back already), and the first error is the one reported.
+  await kyselyOverClient(client, schema)
+    .transaction()
+    .setIsolationLevel('read committed')
+    .execute(async (trx) => {
+      await load(client, trx, schema, options);
+      options.onPhase?.('commit');
+    });
   const loaded = performance.now();
   if (options.vacuum) {
     options.onPhase?.('vacuum');
