@@ -4,6 +4,10 @@
  * concurrency, and writes the tables and a chart to bench/results/. Runs on a throw-away embedded PostgreSQL unless --url names a server (a database
  * `shared_db_bench` is created there and dropped afterwards). --check exits 1 when a target is missed.
  *
+ * The large-data step (large-data/large-data-step.ts) runs after the operations, on the same server in a
+ * database of its own: createMany against multi-row INSERTs by hand, and what a stream and a load cost
+ * in memory (child processes with a 128 MB heap).
+ *
  * The replica cases (replica-cases.ts: the client CPU a read routed to a read replica costs) run after
  * the others, on a throw-away primary and hot standby of their own (scripts/lib/replication-pair.ts), so
  * the other cases' server stays a plain durable one; with --url, on the standby --replica-url names
@@ -12,6 +16,7 @@
  *   npm run bench -- [--posts 100000] [--posts-per-user 20] [--seed 1] [--concurrency 1,10]
  *                    [--rounds 5] [--slice-ms 1000] [--warmup-ms 1000] [--label NAME]
  *                    [--url URL [--replica-url URL]] [--only TEXT (cases whose name contains it)] [--check]
+ *                    [--stream-rows 2000000] [--load-rows 1000000] [--duplicate-at 500000]
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +43,11 @@ import {
 } from './harness/report.js';
 import type { BenchMeta, CaseResult, SuiteOptions } from './harness/types.js';
 import {
+  LARGE_DATA_CASE_NAMES,
+  type LargeDataResult,
+  measureLargeData,
+} from './large-data/large-data-step.js';
+import {
   idleCpu,
   REPLICA_CASE_NAMES,
   REPLICA_ROUNDS_FACTOR,
@@ -57,7 +67,7 @@ const STANDBY_REPLAY_TIMEOUT_MS = 300_000;
 
 const usage = `usage: npm run bench -- [--posts N] [--posts-per-user M] [--seed S] [--concurrency 1,10]
   [--rounds R] [--slice-ms MS] [--warmup-ms MS] [--label NAME] [--url postgres://… [--replica-url postgres://…]]
-  [--only TEXT] [--check]`;
+  [--only TEXT] [--check] [--stream-rows N] [--load-rows N] [--duplicate-at N]`;
 
 function positive(name: string, text: string): number {
   const value = Number(text);
@@ -81,6 +91,9 @@ const argumentOptions = {
   'replica-url': { type: 'string' },
   check: { type: 'boolean', default: false },
   only: { type: 'string' },
+  'stream-rows': { type: 'string', default: '2000000' },
+  'load-rows': { type: 'string', default: '1000000' },
+  'duplicate-at': { type: 'string', default: '500000' },
 } as const;
 
 function readArguments() {
@@ -113,6 +126,11 @@ function readArguments() {
     replicaUrl: values['replica-url'],
     check: values.check,
     only: values.only,
+    largeData: {
+      streamRows: positive('stream-rows', values['stream-rows']),
+      loadRows: positive('load-rows', values['load-rows']),
+      duplicateAt: positive('duplicate-at', values['duplicate-at']),
+    },
   };
 }
 
@@ -338,17 +356,25 @@ async function main(): Promise<void> {
   const suite: SuiteOptions = { ...options.suite, concurrencies: options.concurrencies };
   const selected = (name: string) => options.only === undefined || name.includes(options.only);
   const runOperations = Object.values(caseNames(searchWord())).some(selected);
+  const runLargeData = Object.values(LARGE_DATA_CASE_NAMES).some(selected);
   const wantReplicas = Object.values(REPLICA_CASE_NAMES).some(selected);
-  if (!runOperations && !wantReplicas) {
+  if (!runOperations && !runLargeData && !wantReplicas) {
     console.error(`--only ${JSON.stringify(options.only)}: no case's name contains it\n${usage}`);
     process.exit(2);
   }
   const runReplicas = wantReplicas && (options.url === undefined || options.replicaUrl !== undefined);
   const steps: Step[] = [];
   const notes: string[] = [];
+  const misses: string[] = [];
+  /** The large-data step on the server `adminUrl` names, its misses kept for the end. */
+  const largeData = async (adminUrl: string, postgresVersion: string) => {
+    const result: LargeDataResult = await measureLargeData(adminUrl, options.largeData, suite, selected);
+    misses.push(...result.misses);
+    steps.push({ cases: result.cases, notes: result.notes, postgresVersion, dataset: {} });
+  };
   if (wantReplicas && !runReplicas) {
     const note = 'the replica cases were skipped: --url names a server, and no --replica-url a standby of it';
-    if (!runOperations) {
+    if (!runOperations && !runLargeData) {
       console.error(`${note}, and --only chooses no other case\n${usage}`);
       process.exit(2);
     }
@@ -364,6 +390,7 @@ async function main(): Promise<void> {
       const postsPerUser = runOperations ? options.postsPerUser : 0;
       const seedSeconds = await migrateAndSeed(url, options.users, postsPerUser, options.seed);
       if (runOperations) steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
+      if (runLargeData) await largeData(adminUrl, await serverVersion(adminUrl));
       if (runReplicas && options.replicaUrl !== undefined) {
         await waitForStandby(url, options.replicaUrl);
         const dataset = { users: options.users, posts: options.users * postsPerUser };
@@ -381,13 +408,17 @@ async function main(): Promise<void> {
       await dropBenchDatabase(adminUrl);
     }
   } else {
-    if (runOperations) {
+    if (runOperations || runLargeData) {
       // Durable, as production is: every commit waits for its WAL flush, in both variants alike.
       const server = await startThrowAwayServer({ durable: true });
       try {
-        const url = await createBenchDatabase(server.url('postgres'));
-        const seedSeconds = await migrateAndSeed(url, options.users, options.postsPerUser, options.seed);
-        steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
+        if (runOperations) {
+          const url = await createBenchDatabase(server.url('postgres'));
+          const seedSeconds = await migrateAndSeed(url, options.users, options.postsPerUser, options.seed);
+          steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
+        }
+        if (runLargeData)
+          await largeData(server.url('postgres'), await serverVersion(server.url('postgres')));
       } finally {
         await server.stop();
       }
@@ -436,7 +467,8 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${written.join(', ')}`);
   const failed = summarizeTargets(results);
   for (const miss of failed) console.log(`target missed: ${formatMiss(miss)}`);
-  if (options.check && failed.length > 0) process.exitCode = 1;
+  for (const miss of misses) console.log(`target missed: ${miss}`);
+  if (options.check && failed.length + misses.length > 0) process.exitCode = 1;
 }
 
 await main();

@@ -66,11 +66,7 @@ async function measure(db: Database, mode: HeapReport['mode'], rows: number): Pr
   } else if (mode === 'all') {
     count = (await db.executeRaw(POST_SHAPED_ROWS, [rows])).length;
   } else {
-    count = (
-      await (db.posts as unknown as { createMany: (rows: unknown) => Promise<{ count: number }> }).createMany(
-        posts(authorId, rows),
-      )
-    ).count;
+    count = (await db.posts.createMany(posts(authorId, rows))).count;
   }
   const seconds = (performance.now() - started) / 1000;
   clearInterval(timer);
