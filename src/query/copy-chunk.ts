@@ -13,17 +13,20 @@ const BATCH_CHARS = 64 * 1024;
 /** Lines gathered into batches of about BATCH_CHARS characters. */
 export class LineBatches {
   readonly batches: string[] = [];
-  #batch = '';
+  /** The lines of the batch being filled, joined once it is full: one string, not a rope of them. */
+  #lines: string[] = [];
+  #chars = 0;
   /** Lines added. */
   lines = 0;
   /** Characters added. */
   chars = 0;
 
   add(line: string): void {
-    this.#batch += line;
+    this.#lines.push(line);
+    this.#chars += line.length;
     this.lines += 1;
     this.chars += line.length;
-    if (this.#batch.length >= BATCH_CHARS) this.#flush();
+    if (this.#chars >= BATCH_CHARS) this.#flush();
   }
 
   /** Takes the batches filled so far (all of them when `all`), leaving the rest to come. */
@@ -33,9 +36,10 @@ export class LineBatches {
   }
 
   #flush(): void {
-    if (this.#batch === '') return;
-    this.batches.push(this.#batch);
-    this.#batch = '';
+    if (this.#lines.length === 0) return;
+    this.batches.push(this.#lines.join(''));
+    this.#lines = [];
+    this.#chars = 0;
   }
 }
 

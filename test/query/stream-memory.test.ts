@@ -4,60 +4,24 @@
  * few MB. The same at 2,000,000 rows under 128 MB, and reading them at once not fitting, is in the
  * benchmark report (npm run bench).
  */
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { expect, it } from 'vitest';
-import type { HeapReport } from '../../bench/large-data/heap-child.js';
+import { runHeapChild } from '../support/heap-child.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();
-const tsxLoader = import.meta.resolve('tsx');
-
-/** Runs heap-child.ts with a heap of `heapMb`; its report, or the reason it failed. */
-function runHeapChild(mode: HeapReport['mode'], rows: number, heapMb: number): Promise<HeapReport> {
-  const script = resolve(import.meta.dirname, '../../bench/large-data/heap-child.ts');
-  return new Promise((done, fail) => {
-    const child = spawn(
-      process.execPath,
-      [
-        `--max-old-space-size=${heapMb}`,
-        '--expose-gc',
-        '--import',
-        tsxLoader,
-        script,
-        mode,
-        testDb.url,
-        String(rows),
-      ],
-      { env: { PATH: process.env.PATH } },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.once('error', fail);
-    child.once('close', (code) => {
-      if (code !== 0) return fail(new Error(`heap-child.ts exited with ${code}:\n${output}`));
-      done(JSON.parse(output.trim().split('\n').at(-1) ?? '') as HeapReport);
-    });
-  });
-}
 
 const ROWS = 300_000;
 const HEAP_MB = 64;
 
 it(`streams ${ROWS.toLocaleString('en-US')} post-shaped rows through a ${HEAP_MB} MB heap, growing it by under 25 MB`, async () => {
-  const report = await runHeapChild('stream', ROWS, HEAP_MB);
+  const report = await runHeapChild('stream', testDb.url, ROWS, HEAP_MB);
   expect(report.rows).toBe(ROWS);
   expect(report.peakGrowthMb).toBeLessThan(25);
   expect(report.retainedMb).toBeLessThan(5);
 });
 
 it('where the same rows read at once do not fit in that heap', async () => {
-  const failure = await runHeapChild('all', ROWS, HEAP_MB).then(
+  const failure = await runHeapChild('all', testDb.url, ROWS, HEAP_MB).then(
     () => expect.fail('reading every row at once fitted: the streaming test above proves nothing'),
     (error: Error) => error,
   );
