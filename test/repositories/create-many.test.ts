@@ -13,7 +13,6 @@ import { createDatabase, type Database } from '../../src/database/database.js';
 import { NotFoundError, UniqueViolationError, ValidationError } from '../../src/errors/classes.js';
 import { pooledOf } from '../../src/pool/layer-driver.js';
 import { collectingLogger } from '../support/collecting-logger.js';
-import { runHeapChild } from '../support/heap-child.js';
 import { countRows, tableCounts } from '../support/row-counts.js';
 import { useTestDatabase } from '../support/test-database.js';
 import { uniqueEmail } from '../support/unique-email.js';
@@ -348,17 +347,5 @@ describe('PooledConnection.copyFrom', () => {
       expect.objectContaining({ error: expect.anything() }),
     ]);
     expect(await db.roles.listForUser(user.id)).toEqual([]);
-  });
-});
-
-describe('memory', () => {
-  // bench/large-data/heap-child.ts's posts carry about 300 characters of content each: with their titles
-  // and metadata, 200,000 of them held at once would not fit in the heap the load runs with.
-  it('loads 200,000 posts from a generator through a 64 MB heap, growing it by under 48 MB', async () => {
-    const report = await runHeapChild('load', testDb.url, 200_000, 64);
-    expect(report.rows).toBe(200_000);
-    // Two chunks' rows and text, their batches and the driver's buffers; never the input.
-    expect(report.peakGrowthMb).toBeLessThan(48);
-    expect(report.retainedMb).toBeLessThan(5);
   });
 });
