@@ -2,10 +2,13 @@
  * Run in a child process with a small heap (`node --max-old-space-size=N --expose-gc`): reads or loads
  * rows through the layer and prints, as one JSON line, how far the heap grew. `stream` reads the rows
  * through `db.streamRaw`; `all` reads the same rows at once through `db.executeRaw` (with a heap smaller
- * than the rows it cannot finish); `load` loads posts through `db.posts.createMany` from a generator.
+ * than the rows it cannot finish); `load` loads posts through `db.posts.createMany` from a generator;
+ * `load-wide` loads posts that are heavy for the client and light for the server (no content, a 2 KB
+ * note in their metadata), so a test can exceed a small heap with few rows.
  *
- *   node --max-old-space-size=128 --expose-gc --import tsx bench/large-data/heap-child.ts stream|all|load URL ROWS
+ *   node --max-old-space-size=128 --expose-gc --import tsx bench/large-data/heap-child.ts stream|all|load|load-wide URL ROWS
  */
+import { randomBytes } from 'node:crypto';
 import { createId } from '@paralleldrive/cuid2';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createDatabase, type Database } from '../../src/database/database.js';
@@ -20,11 +23,19 @@ export const POST_SHAPED_ROWS = `
     FROM generate_series(1, $1::int) AS i`;
 
 export interface HeapReport {
-  mode: 'stream' | 'all' | 'load';
+  mode: 'stream' | 'all' | 'load' | 'load-wide';
   rows: number;
   /** Heap in use after a full collection before the work began, in MB. */
   baselineMb: number;
-  /** The most the heap held while the work ran (garbage not yet collected included), less the baseline. */
+  /**
+   * The most the heap held right after a full collection while the work ran (every 20,000 rows of a
+   * stream, after every chunk of a load), less the baseline: the memory the work keeps alive.
+   */
+  liveGrowthMb: number;
+  /**
+   * The most the heap held at any sample, garbage not yet collected included, less the baseline: depends
+   * on how much garbage V8 lets pile up (its young generation is larger on newer Node.js versions).
+   */
   peakGrowthMb: number;
   /** After the work and a full collection, less the baseline. */
   retainedMb: number;
@@ -46,14 +57,32 @@ function* posts(authorId: string, count: number) {
   }
 }
 
+/**
+ * Posts whose text is one metadata value of 2,000 hex digits (a flat string of its own, not a rope
+ * sharing its characters): no search words to index, the same bytes for the client.
+ */
+function* widePosts(authorId: string, count: number) {
+  for (let i = 0; i < count; i += 1) {
+    yield { title: `Post ${i}`, authorId, metadata: { note: randomBytes(1000).toString('hex') } };
+  }
+}
+
 async function measure(db: Database, mode: HeapReport['mode'], rows: number): Promise<HeapReport> {
-  const authorId = mode === 'load' ? (await db.users.create({ email: `${createId()}@example.com` })).id : '';
+  const authorId = mode.startsWith('load')
+    ? (await db.users.create({ email: `${createId()}@example.com` })).id
+    : '';
   await db.executeRaw('SELECT 1');
   gc?.();
   const baseline = process.memoryUsage().heapUsed;
   let peak = baseline;
+  let live = baseline;
   const sample = () => {
     peak = Math.max(peak, process.memoryUsage().heapUsed);
+  };
+  const sampleLive = () => {
+    sample();
+    gc?.();
+    live = Math.max(live, process.memoryUsage().heapUsed);
   };
   const timer = setInterval(sample, 5);
   const started = performance.now();
@@ -61,12 +90,13 @@ async function measure(db: Database, mode: HeapReport['mode'], rows: number): Pr
   if (mode === 'stream') {
     for await (const _ of db.streamRaw(POST_SHAPED_ROWS, [rows], { batchSize: 1000 })) {
       count += 1;
-      if (count % 10_000 === 0) sample();
+      if (count % 20_000 === 0) sampleLive();
     }
   } else if (mode === 'all') {
     count = (await db.executeRaw(POST_SHAPED_ROWS, [rows])).length;
   } else {
-    count = (await db.posts.createMany(posts(authorId, rows))).count;
+    const generated = mode === 'load' ? posts(authorId, rows) : widePosts(authorId, rows);
+    count = (await db.posts.createMany(generated, { onProgress: sampleLive })).count;
   }
   const seconds = (performance.now() - started) / 1000;
   clearInterval(timer);
@@ -77,6 +107,7 @@ async function measure(db: Database, mode: HeapReport['mode'], rows: number): Pr
     mode,
     rows: count,
     baselineMb: baseline / MB,
+    liveGrowthMb: (live - baseline) / MB,
     peakGrowthMb: (peak - baseline) / MB,
     retainedMb: (retained - baseline) / MB,
     seconds,
@@ -85,8 +116,8 @@ async function measure(db: Database, mode: HeapReport['mode'], rows: number): Pr
 
 {
   const [mode, url, rows] = process.argv.slice(2);
-  if ((mode !== 'stream' && mode !== 'all' && mode !== 'load') || !url || !Number(rows)) {
-    console.error('usage: heap-child.ts stream|all|load URL ROWS');
+  if (!['stream', 'all', 'load', 'load-wide'].includes(mode ?? '') || !url || !Number(rows)) {
+    console.error('usage: heap-child.ts stream|all|load|load-wide URL ROWS');
     process.exit(2);
   }
   const db = createDatabase(
@@ -98,7 +129,7 @@ async function measure(db: Database, mode: HeapReport['mode'], rows: number): Pr
     }),
   );
   try {
-    console.log(JSON.stringify(await measure(db, mode, Number(rows))));
+    console.log(JSON.stringify(await measure(db, mode as HeapReport['mode'], Number(rows))));
   } finally {
     await db.disconnect();
   }

@@ -96,12 +96,14 @@ async function memoryChecks(url: string, options: LargeDataOptions) {
   } else {
     notes.push(
       `large data: streaming ${rowsLabel} (db.streamRaw, batches of 1,000) in a process with a ${CHILD_HEAP_MB} MB heap ` +
-        `grew its heap by at most ${mb(streamed.peakGrowthMb)} (target < ${MAX_STREAM_GROWTH_MB} MB; ` +
-        `${mb(streamed.retainedMb)} retained after a collection), ${count(Math.round(streamed.rows / streamed.seconds))} rows/s`,
+        `kept at most ${mb(streamed.liveGrowthMb)} more alive (heap after a collection, every 20,000 rows; target < ` +
+        `${MAX_STREAM_GROWTH_MB} MB); garbage included, the heap grew by at most ${mb(streamed.peakGrowthMb)}; ` +
+        `${count(Math.round(streamed.rows / streamed.seconds))} rows/s`,
     );
-    if (streamed.peakGrowthMb >= MAX_STREAM_GROWTH_MB)
+    if (streamed.liveGrowthMb >= MAX_STREAM_GROWTH_MB || streamed.peakGrowthMb >= MAX_STREAM_GROWTH_MB)
       misses.push(
-        `streaming grew the heap by ${mb(streamed.peakGrowthMb)} (target < ${MAX_STREAM_GROWTH_MB} MB)`,
+        `streaming grew the heap by ${mb(streamed.liveGrowthMb)} alive, ${mb(streamed.peakGrowthMb)} with garbage ` +
+          `(target < ${MAX_STREAM_GROWTH_MB} MB)`,
       );
   }
   notes.push(
@@ -116,8 +118,9 @@ async function memoryChecks(url: string, options: LargeDataOptions) {
   } else {
     notes.push(
       `large data: db.posts.createMany of ${count(loaded.rows)} posts from a generator, in a process with a ` +
-        `${CHILD_HEAP_MB} MB heap, grew its heap by at most ${mb(loaded.peakGrowthMb)} ` +
-        `(${mb(loaded.retainedMb)} retained), ${count(Math.round(loaded.rows / loaded.seconds))} rows/s`,
+        `${CHILD_HEAP_MB} MB heap, kept at most ${mb(loaded.liveGrowthMb)} more alive (after a collection, at every ` +
+        `chunk); garbage included, the heap grew by at most ${mb(loaded.peakGrowthMb)}; ` +
+        `${count(Math.round(loaded.rows / loaded.seconds))} rows/s`,
     );
   }
   return { notes, misses };
