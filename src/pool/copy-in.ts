@@ -4,32 +4,14 @@
  * more than a socket's worth waiting. A source that throws makes pg-copy-streams send CopyFail: the
  * server ends the COPY with an error of its own (57014), and the source's error is what the caller gets.
  */
-import type { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyStream } from 'pg-copy-streams';
+import { nextReadyForQuery } from './ready-for-query.js';
 
 /** The COPY's data: strings in COPY's text format (copy-text.ts), in pieces of any size. */
 export type CopySource = Iterable<string> | AsyncIterable<string>;
-
-/**
- * Resolves at the next ReadyForQuery the server sends on `client`, or at the connection's end. Set up
- * before the COPY starts: after an error pg reports it first, and the ReadyForQuery that follows may be
- * read from the same packet before the caller's code runs again.
- */
-function nextReadyForQuery(client: pg.ClientBase): Promise<void> {
-  const connection = (client as unknown as { connection: EventEmitter }).connection;
-  return new Promise((resolve) => {
-    const done = () => {
-      connection.off('readyForQuery', done);
-      connection.off('end', done);
-      resolve();
-    };
-    connection.on('readyForQuery', done);
-    connection.on('end', done);
-  });
-}
 
 /**
  * Runs `statement` (a `COPY … FROM STDIN`) with `source` as its data; resolves to the rows the server

@@ -5,7 +5,6 @@
  * checked out (see `#lostWith`).
  */
 
-import type { EventEmitter } from 'node:events';
 import { CompiledQuery, type DatabaseConnection, type QueryResult } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
@@ -28,6 +27,7 @@ import {
   type PreparedStatements,
   type QueryCallback,
 } from './prepared-statements.js';
+import { nextReadyForQuery } from './ready-for-query.js';
 import { abortSignalOf, untilAborted } from './stream-signal.js';
 
 /** Raw statements run unnamed unless the caller asked for them to be prepared (`executeRaw`'s `prepare`). */
@@ -71,6 +71,8 @@ function keepStack(error: DatabaseError): DatabaseError {
  * `client.query` in its callback form, wrapped in a promise of our own. pg's promise form keeps every
  * result reachable a little longer, so results survive the young-generation collector: with a page of
  * rows per statement that multiplied the client's garbage-collection time (measured; bench/README.md).
+ * A server error is passed on once the ReadyForQuery after it has come: the transaction status it
+ * carries is what the layer checks next (registered from pg's callback, so it cannot have come yet).
  */
 function send(
   client: pg.PoolClient,
@@ -81,29 +83,12 @@ function send(
   return new Promise((resolve, reject) => {
     const done: QueryCallback = (error, result) => {
       if (!error) resolve(result);
-      else if (error instanceof pg.DatabaseError) afterReadyForQuery(client, () => reject(error));
+      else if (error instanceof pg.DatabaseError) nextReadyForQuery(client).then(() => reject(error));
       else reject(error);
     };
     if (statements) client.query(statements.query(text, params, done));
     else client.query(text, params as unknown[], done);
   });
-}
-
-/**
- * Calls `then` once the server, after an error it sent, is ready again: its ReadyForQuery carries the
- * transaction status the layer checks next (`getTransactionStatus`). pg calls back as soon as the error
- * arrives, before that message; a server that ends the session after the error never sends it, so the
- * connection's end counts too. Registered from pg's callback, so that message cannot have come yet.
- */
-function afterReadyForQuery(client: pg.PoolClient, then: () => void): void {
-  const connection = (client as unknown as { connection: EventEmitter }).connection;
-  const done = () => {
-    connection.off('readyForQuery', done);
-    connection.off('end', done);
-    then();
-  };
-  connection.on('readyForQuery', done);
-  connection.on('end', done);
 }
 
 export interface PooledConnectionOptions {
