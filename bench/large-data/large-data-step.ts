@@ -4,8 +4,6 @@
  * memory (child processes with a 128 MB heap: heap-child.ts), then a load whose row 500,000 (counted
  * from 0) repeats an earlier email, which must fail naming that row and keep nothing.
  */
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import type pg from 'pg';
 import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -17,6 +15,7 @@ import { runSuite } from '../harness/measure.js';
 import type { CaseResult, SuiteOptions } from '../harness/types.js';
 import { BULK_CASE_NAMES, bulkLoadCases } from './bulk-load-cases.js';
 import type { HeapReport } from './heap-child.js';
+import { runHeapChild } from './run-heap-child.js';
 
 const DATABASE = 'shared_db_bench_large';
 /** The heap the memory checks run with, in MB. */
@@ -42,43 +41,11 @@ export interface LargeDataResult {
   misses: string[];
 }
 
-const tsxLoader = import.meta.resolve('tsx');
-
-/** heap-child.ts in a process of its own with a heap of CHILD_HEAP_MB; its report, or how it ended. */
+/** heap-child.ts with a heap of CHILD_HEAP_MB: its report, or how it ended. */
 function heapChild(mode: HeapReport['mode'], url: string, rows: number): Promise<HeapReport | string> {
-  const script = resolve(import.meta.dirname, 'heap-child.ts');
-  return new Promise((done, fail) => {
-    const child = spawn(
-      process.execPath,
-      [
-        `--max-old-space-size=${CHILD_HEAP_MB}`,
-        '--expose-gc',
-        '--import',
-        tsxLoader,
-        script,
-        mode,
-        url,
-        String(rows),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.once('error', fail);
-    child.once('close', (code) => {
-      if (code === 0) return done(JSON.parse(output.trim().split('\n').at(-1) ?? '') as HeapReport);
-      done(
-        /heap out of memory/.test(output)
-          ? 'ran out of memory'
-          : `exited with ${code}: ${output.slice(-500)}`,
-      );
-    });
-  });
+  return runHeapChild(mode, url, rows, CHILD_HEAP_MB).catch((error: Error) =>
+    /heap out of memory/.test(error.message) ? 'ran out of memory' : error.message.slice(-500),
+  );
 }
 
 const mb = (value: number) => `${value.toFixed(1)} MB`;

@@ -5,7 +5,7 @@
  * 1,000,000 loaded under 128 MB is in the benchmark report (npm run bench).
  */
 import { describe, expect, it } from 'vitest';
-import { runHeapChild } from '../support/heap-child.js';
+import { runHeapChild } from '../../bench/large-data/run-heap-child.js';
 import { useTestDatabase } from '../support/test-database.js';
 
 const testDb = useTestDatabase();

@@ -1,14 +1,14 @@
 /**
- * Runs bench/large-data/heap-child.ts (a stream, a read of everything at once, or a bulk load, through
- * the layer) in a process of its own whose heap is `heapMb`, on `url`: its report, or a rejection with
- * its output when it failed (a heap out of memory included).
+ * Runs heap-child.ts (a stream, a read of everything at once, or a bulk load, through the layer) in a
+ * process of its own whose heap is `heapMb`, on `url`: its report, or a rejection with its output when
+ * it failed (a heap out of memory included). The benchmark's large-data step and the memory tests use it.
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import type { HeapReport } from '../../bench/large-data/heap-child.js';
+import type { HeapReport } from './heap-child.js';
 
 const tsxLoader = import.meta.resolve('tsx');
-const script = resolve(import.meta.dirname, '../../bench/large-data/heap-child.ts');
+const script = resolve(import.meta.dirname, 'heap-child.ts');
 
 export function runHeapChild(
   mode: HeapReport['mode'],
@@ -29,7 +29,7 @@ export function runHeapChild(
         url,
         String(rows),
       ],
-      { env: { PATH: process.env.PATH } },
+      { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
     const collect = (chunk: Buffer) => {
