@@ -115,7 +115,7 @@ async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Pro
 }
 
 /**
- * The two cases; `authorId` is a live user the posts belong to, `runId` keeps this run's ids and emails
+ * The cases; `authorId` is a live user the posts belong to, `runId` keeps this run's ids and emails
  * apart from any earlier run's.
  */
 export function bulkLoadCases(db: Database, pool: pg.Pool, authorId: string, runId: string): BenchCase[] {
