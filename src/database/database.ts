@@ -36,11 +36,14 @@ import type { ConfigurationCache } from '../repositories/post-search.js';
 import { type PostsRepository, postsRepository } from '../repositories/posts.js';
 import { type RolesRepository, rolesRepository } from '../repositories/roles.js';
 import { type UsersRepository, usersRepository } from '../repositories/users.js';
+import { Telemetry, type TelemetrySetting } from '../telemetry/telemetry.js';
+import { tracedCalls } from '../telemetry/traced-calls.js';
 
 export type { QueryEvent, QueryListener } from '../logging/logger.js';
 export type { PoolCounts, ReplicaHealth } from '../pool/connection-pool.js';
 export type { StreamOptions } from '../query/stream.js';
 export type { RetryOptions, TransactionOptions } from '../query/transaction.js';
+export type { TelemetryOptions, TelemetrySetting } from '../telemetry/telemetry.js';
 
 /** Options of one `executeRaw` call. */
 export interface ExecuteRawOptions {
@@ -199,6 +202,13 @@ export interface CreateDatabaseOptions {
    * (the lag measurement and read-your-writes rest on them). Default 200.
    */
   replicaProbeIntervalMs?: number;
+  /**
+   * OpenTelemetry spans and metrics (docs/observability.md). Default `true`: the globally registered
+   * tracer and meter providers (the Node SDK registers them; metrics need one registered before
+   * `createDatabase`). Or `{ tracerProvider, meterProvider }` to use these instead; `false` for none,
+   * with no call into the OpenTelemetry API at all.
+   */
+  telemetry?: TelemetrySetting;
 }
 
 type RawRunner = <Row>(
@@ -244,6 +254,7 @@ function streamsOn(kysely: Kysely<DB>): Pick<QueryScope, 'stream' | 'streamRaw'>
 
 /** What the repositories of one database share across its transactions. */
 interface SharedState {
+  telemetry: Telemetry;
   textSearchConfigurations: ConfigurationCache;
   /** The repositories' compiled statements: the SQL is the same in and out of transactions. */
   queries: QueryCache;
@@ -254,19 +265,35 @@ interface SharedState {
  * compiled statements (default: through that Kysely instance).
  */
 function repositoriesOn(kysely: Kysely<DB>, shared: SharedState, run?: RunCompiled) {
+  const { telemetry } = shared;
   const users = usersRepository(kysely, shared.queries, run);
   return {
-    users,
-    posts: postsRepository(kysely, shared.textSearchConfigurations, shared.queries, run),
-    roles: rolesRepository(kysely, users),
+    users: tracedCalls(telemetry, 'users', users),
+    posts: tracedCalls(
+      telemetry,
+      'posts',
+      postsRepository(kysely, shared.textSearchConfigurations, shared.queries, run),
+    ),
+    roles: tracedCalls(telemetry, 'roles', rolesRepository(kysely, users)),
   };
+}
+
+/** Raw SQL and streams as calls (`db.executeRaw`, `db.stream`, `db.streamRaw`), each a span. */
+function tracedScope<S extends Pick<QueryScope, 'executeRaw' | 'stream' | 'streamRaw'>>(
+  telemetry: Telemetry,
+  scope: S,
+): S {
+  const { executeRaw, stream, streamRaw } = scope;
+  const calls = tracedCalls(telemetry, 'db', { executeRaw, stream, streamRaw }, ['stream', 'streamRaw']);
+  return { ...scope, ...calls };
 }
 
 function transactionScope(shared: SharedState) {
   const scopeOf = (trx: Transaction<DB>): TransactionScope => {
     const queue = { tail: Promise.resolve() as Promise<unknown> };
     const raw = executeRawOn(trx);
-    return {
+    const { telemetry } = shared;
+    return tracedScope(telemetry, {
       kysely: trx,
       ...repositoriesOn(trx, shared),
       ...streamsOn(trx),
@@ -279,10 +306,12 @@ function transactionScope(shared: SharedState) {
         } catch (error) {
           return Promise.reject(error);
         }
-        return withStatementTimeout(trx, queue, scopeOf, ms, () => raw<Row>(text, params, options.prepare));
+        return withStatementTimeout(trx, telemetry, queue, scopeOf, ms, () =>
+          raw<Row>(text, params, options.prepare),
+        );
       },
-      transaction: (fn, options = {}) => nestedTransaction(trx, queue, scopeOf, fn, options),
-    };
+      transaction: (fn, options = {}) => nestedTransaction(trx, telemetry, queue, scopeOf, fn, options),
+    });
   };
   return scopeOf;
 }
@@ -299,10 +328,16 @@ export function createDatabase(
     ? atLevel(toLogger(options.logger), config.logLevel)
     : consoleLogger(config.logLevel);
   const listeners = new Set<QueryListener>();
+  const logParameters = options.logParameters ?? config.logParameters;
+  const telemetry = new Telemetry(
+    options.telemetry ?? true,
+    `${config.pooled.database}.${config.pooled.schema}`,
+    logParameters,
+  );
   const report = queryReporter({
     logger,
     level: config.logLevel,
-    logParameters: options.logParameters ?? config.logParameters,
+    logParameters,
     slowQueryMs: config.slowQueryMs,
     listeners,
   });
@@ -314,19 +349,20 @@ export function createDatabase(
     // Values given to db.kysely reach here unchecked; the repositories' and executeRaw's are checked
     // already, with their fields named.
     checkParameters: (parameters) => validateRawStatement(undefined, parameters),
+    telemetry,
     ...(options.replicaProbeIntervalMs === undefined
       ? {}
       : { replicaProbeIntervalMs: options.replicaProbeIntervalMs }),
   });
   const schema = config.pooled.schema;
   const kysely = new Kysely<DB>({ dialect: pool.dialect }).withSchema(schema);
-  const shared: SharedState = { textSearchConfigurations: {}, queries: new QueryCache() };
+  const shared: SharedState = { telemetry, textSearchConfigurations: {}, queries: new QueryCache() };
   const scopeOf = transactionScope(shared);
 
   /** The query API over `on` (reads routed, or on the primary alone), with `run` for compiled statements. */
   const queryScope = (on: Kysely<DB>, run: RunCompiled): QueryScope => {
     const executeRaw = executeRawOn(on);
-    return {
+    return tracedScope(telemetry, {
       kysely: on,
       ...repositoriesOn(on, shared, run),
       ...streamsOn(on),
@@ -341,6 +377,7 @@ export function createDatabase(
         }
         return runTransaction(
           on,
+          telemetry,
           owner,
           scopeOf,
           (tx) => tx.executeRaw<Row>(text, params, { prepare: rawOptions.prepare }),
@@ -348,8 +385,8 @@ export function createDatabase(
         );
       },
       transaction: (fn, transactionOptions = {}) =>
-        runTransaction(on, owner, scopeOf, fn, transactionOptions),
-    };
+        runTransaction(on, telemetry, owner, scopeOf, fn, transactionOptions),
+    });
   };
   const routed = queryScope(kysely, pool.run);
   const primary = pool.hasReplicas
@@ -358,6 +395,31 @@ export function createDatabase(
   const serverCheck = executeRawOn(primary.kysely);
   const checkEvent = (event: string) => {
     if (event !== 'query') throw new TypeError(`unknown event "${event}": the only event is "query"`);
+  };
+  /** Whether the server answers; never throws. */
+  const health = async (): Promise<HealthReport> => {
+    const pgbouncer = config.pooled.pgbouncer;
+    const started = performance.now();
+    try {
+      const [row] = await serverCheck<{ server_version: string }>('SHOW server_version');
+      const roundTripMs = Math.round((performance.now() - started) * 100) / 100;
+      return {
+        ok: true,
+        serverVersion: row?.server_version,
+        roundTripMs,
+        pool: pool.counts(),
+        pgbouncer,
+        ...(pool.hasReplicas ? { replicas: await pool.replicaHealth() } : {}),
+      };
+    } catch (error) {
+      return {
+        ok: false,
+        error: error instanceof Error ? error.message : String(error),
+        pool: pool.counts(),
+        pgbouncer,
+        ...(pool.hasReplicas ? { replicas: await pool.replicaHealth() } : {}),
+      };
+    }
   };
   return {
     ...routed,
@@ -377,30 +439,7 @@ export function createDatabase(
       checkEvent(event);
       listeners.delete(listener);
     },
-    async health() {
-      const pgbouncer = config.pooled.pgbouncer;
-      const started = performance.now();
-      try {
-        const [row] = await serverCheck<{ server_version: string }>('SHOW server_version');
-        const roundTripMs = Math.round((performance.now() - started) * 100) / 100;
-        return {
-          ok: true,
-          serverVersion: row?.server_version,
-          roundTripMs,
-          pool: pool.counts(),
-          pgbouncer,
-          ...(pool.hasReplicas ? { replicas: await pool.replicaHealth() } : {}),
-        };
-      } catch (error) {
-        return {
-          ok: false,
-          error: error instanceof Error ? error.message : String(error),
-          pool: pool.counts(),
-          pgbouncer,
-          ...(pool.hasReplicas ? { replicas: await pool.replicaHealth() } : {}),
-        };
-      }
-    },
+    health: () => telemetry.call('db.health', health),
     disconnect() {
       return pool.close();
     },

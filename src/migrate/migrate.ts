@@ -32,6 +32,8 @@ import {
 import { errorCode } from '../errors/error-code.js';
 import { SqlState } from '../errors/sql-state.js';
 import { connectClient } from '../pool/connect.js';
+import { Telemetry, type TelemetrySetting } from '../telemetry/telemetry.js';
+import { MigrationTrace } from './migration-trace.js';
 import {
   appliedServiceMigrations,
   IGNORED_FILES,
@@ -81,6 +83,11 @@ export interface MigrateOptions {
    * (`count` spans both, the service's first). Default false.
    */
   includePackage?: boolean;
+  /**
+   * Spans for the run, each migration and each statement (docs/observability.md). Default `true`: the
+   * globally registered tracer provider; or `{ tracerProvider }`; `false` for none.
+   */
+  telemetry?: TelemetrySetting;
 }
 
 /** The direct connection migrations need, or a ConfigError that says which variable to set. */
@@ -118,75 +125,94 @@ export async function migrate(
   const service = await serviceFolder(options);
   const log = options.log ?? (() => {});
   let current: RunningMigration | undefined;
+  const spans = new MigrationTrace(
+    new Telemetry(options.telemetry ?? true, `${connection.database}.${connection.schema}`, false),
+    connection,
+    options.direction,
+  );
   // node-pg-migrate announces each migration before running it; the name goes into a lock-timeout error.
   const watch = (message: string) => {
     const announced = /^### MIGRATION (.+) \((UP|DOWN)\) ###$/.exec(message);
-    if (announced?.[1] !== undefined) current = { name: announced[1], direction: announced[2] ?? '' };
+    if (announced?.[1] !== undefined) {
+      current = { name: announced[1], direction: announced[2] ?? '' };
+      spans.announce(announced[1]);
+    }
     log(message);
   };
 
-  // With the pool's sslmode attempts; a connection that cannot be made is a ConnectionError.
-  const client = await connectClient(connection, {
-    onError: (error) => log(`migration connection lost: ${error.message}`),
-  });
-  let locked = false;
-  try {
-    await lockRun(client, connection.database, advisoryLockWaitMs, options.direction);
-    locked = true;
-    await client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [`${lockTimeoutMs}ms`]);
-    await createSchema(client, connection.schema);
-    // Read before anything runs: a folder that does not match its table changes nothing.
-    const applied = service && (await appliedServiceMigrations(client, connection.schema, service));
-    const run = async (folder: { dir: string; table: string }, limit: number | undefined) => {
-      if (limit !== undefined && limit <= 0) return [];
-      const ran = await runner({
-        dbClient: client,
-        // The run lock is taken above, with a bounded wait.
-        noLock: true,
-        dir: folder.dir,
-        // The built package (dist/migrations) holds each migration's .d.ts and source maps beside its .js.
-        ignorePattern: IGNORED_FILES,
-        migrationsTable: folder.table,
-        direction: options.direction,
-        count: limit,
-        // The application's schema before pg_catalog: current_schema() is the schema the migrations
-        // qualify their names with, and an unqualified name reaches the application's table.
-        schema: [connection.schema, 'pg_catalog'],
-        migrationsSchema: connection.schema,
-        // One transaction per migration, so a migration that needs none (CREATE INDEX CONCURRENTLY) can run.
-        singleTransaction: false,
-        checkOrder: true,
-        logger: { debug: watch, info: watch, warn: watch, error: watch },
-      });
-      return ran.map((migration) => migration.name);
-    };
-    const own = { dir: MIGRATIONS_DIR, table: MIGRATIONS_TABLE };
-    if (service === undefined || applied === undefined) return await run(own, count);
-    // The package's first on the way up, the service's first on the way down; count spans both.
-    const ran: string[] = [];
-    const left = (limit: number | undefined) => (limit === undefined ? undefined : limit - ran.length);
-    if (options.direction === 'up') {
-      ran.push(...(await run(own, count)));
-      if (applied.length < service.migrations.length) ran.push(...(await run(service, left(count))));
-    } else {
-      if (applied.length > 0) ran.push(...(await run(service, count ?? 1)));
-      if (options.includePackage) ran.push(...(await run(own, left(count ?? 1))));
+  const runAll = async (): Promise<string[]> => {
+    // With the pool's sslmode attempts; a connection that cannot be made is a ConnectionError.
+    const client = await connectClient(connection, {
+      onError: (error) => log(`migration connection lost: ${error.message}`),
+    });
+    spans.traceClient(client);
+    let locked = false;
+    try {
+      await lockRun(client, connection.database, advisoryLockWaitMs, options.direction);
+      locked = true;
+      await client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [`${lockTimeoutMs}ms`]);
+      await createSchema(client, connection.schema);
+      // Read before anything runs: a folder that does not match its table changes nothing.
+      const applied = service && (await appliedServiceMigrations(client, connection.schema, service));
+      const run = async (folder: { dir: string; table: string }, limit: number | undefined) => {
+        if (limit !== undefined && limit <= 0) return [];
+        const ran = await runner({
+          dbClient: client,
+          // The run lock is taken above, with a bounded wait.
+          noLock: true,
+          dir: folder.dir,
+          // The built package (dist/migrations) holds each migration's .d.ts and source maps beside its .js.
+          ignorePattern: IGNORED_FILES,
+          migrationsTable: folder.table,
+          direction: options.direction,
+          count: limit,
+          // The application's schema before pg_catalog: current_schema() is the schema the migrations
+          // qualify their names with, and an unqualified name reaches the application's table.
+          schema: [connection.schema, 'pg_catalog'],
+          migrationsSchema: connection.schema,
+          // One transaction per migration, so a migration that needs none (CREATE INDEX CONCURRENTLY) can run.
+          singleTransaction: false,
+          checkOrder: true,
+          logger: { debug: watch, info: watch, warn: watch, error: watch },
+        });
+        return ran.map((migration) => migration.name);
+      };
+      const own = { dir: MIGRATIONS_DIR, table: MIGRATIONS_TABLE };
+      if (service === undefined || applied === undefined) return await run(own, count);
+      // The package's first on the way up, the service's first on the way down; count spans both.
+      const ran: string[] = [];
+      const left = (limit: number | undefined) => (limit === undefined ? undefined : limit - ran.length);
+      if (options.direction === 'up') {
+        ran.push(...(await run(own, count)));
+        if (applied.length < service.migrations.length) ran.push(...(await run(service, left(count))));
+      } else {
+        if (applied.length > 0) ran.push(...(await run(service, count ?? 1)));
+        if (options.includePackage) ran.push(...(await run(own, left(count ?? 1))));
+      }
+      return ran;
+    } catch (error) {
+      // node-pg-migrate leaves a failed migration's transaction open (aborted) on the connection.
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (errorCode(error) === SqlState.lockNotAvailable && !(error instanceof DatabaseError)) {
+        throw await lockTimeoutError(client, connection.schema, current, lockTimeoutMs, error);
+      }
+      throw error;
+    } finally {
+      if (locked) {
+        await client
+          .query('SELECT pg_catalog.pg_advisory_unlock($1::bigint)', [String(MIGRATION_LOCK_KEY)])
+          .catch(() => undefined);
+      }
+      await client.end().catch(() => undefined);
     }
+  };
+  try {
+    const ran = await runAll();
+    spans.finish();
     return ran;
   } catch (error) {
-    // node-pg-migrate leaves a failed migration's transaction open (aborted) on the connection.
-    await client.query('ROLLBACK').catch(() => undefined);
-    if (errorCode(error) === SqlState.lockNotAvailable && !(error instanceof DatabaseError)) {
-      throw await lockTimeoutError(client, connection.schema, current, lockTimeoutMs, error);
-    }
+    spans.finish(error);
     throw error;
-  } finally {
-    if (locked) {
-      await client
-        .query('SELECT pg_catalog.pg_advisory_unlock($1::bigint)', [String(MIGRATION_LOCK_KEY)])
-        .catch(() => undefined);
-    }
-    await client.end().catch(() => undefined);
   }
 }
 

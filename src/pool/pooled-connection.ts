@@ -19,6 +19,8 @@ import {
 import { staleStatement } from '../errors/stale-statement.js';
 import { toDatabaseError } from '../errors/to-database-error.js';
 import type { ExecutedQuery, Logger } from '../logging/logger.js';
+import type { StatementTarget } from '../telemetry/statement-record.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import { sendCancelRequest } from './connect.js';
 import { type CopySource, copyIn } from './copy-in.js';
 import {
@@ -100,6 +102,9 @@ export interface PooledConnectionOptions {
   checkParameters: (parameters: readonly unknown[]) => void;
   /** The server this connection is to (`primary`, `replica-1`, …), told in every query event. */
   server: string;
+  /** Spans and metrics per statement (telemetry.ts), with what they say of this server. */
+  telemetry: Telemetry;
+  target: StatementTarget;
 }
 
 export class PooledConnection implements DatabaseConnection {
@@ -221,8 +226,10 @@ export class PooledConnection implements DatabaseConnection {
       this.transactionIs('open');
     }
     this.#streaming = true;
-    const { report, server } = this.#options;
+    const { report, server, telemetry, target } = this.#options;
     const started = performance.now();
+    const record = telemetry.startStatement(target, compiled.sql, compiled.parameters, false, 0);
+    let rowCount = 0;
     const cursor = this.#client.query(new Cursor<R>(compiled.sql, [...compiled.parameters]));
     let reading: Promise<R[]> | undefined;
     let failure: { error: unknown } | undefined;
@@ -232,6 +239,7 @@ export class PooledConnection implements DatabaseConnection {
         const rows = await untilAborted(reading, signal);
         reading = undefined;
         if (rows.length === 0) break;
+        rowCount += rows.length;
         yield { rows };
         // Aborted while the caller held the batch: the next batch is not fetched.
         signal?.throwIfAborted();
@@ -244,6 +252,7 @@ export class PooledConnection implements DatabaseConnection {
       await this.#closeCursor(cursor, reading);
       this.#streaming = false;
       const mapped = failure && toDatabaseError(failure.error);
+      record?.end(rowCount, failure && failure.error !== signal?.reason ? mapped : undefined);
       report({
         server,
         sql: compiled.sql,
@@ -361,10 +370,14 @@ export class PooledConnection implements DatabaseConnection {
     statements: PreparedStatements | undefined,
     waitMs: number,
   ): Promise<pg.QueryResult> {
-    const { report, server } = this.#options;
+    const { report, server, telemetry, target } = this.#options;
     const started = performance.now();
+    const record = telemetry.startStatement(target, text, params, !!statements, waitMs);
     try {
-      const result = await send(this.#client, text, params, statements);
+      const result = record
+        ? await record.run(() => send(this.#client, text, params, statements))
+        : await send(this.#client, text, params, statements);
+      record?.end(result.rows?.length);
       report({
         server,
         sql: text,
@@ -377,6 +390,7 @@ export class PooledConnection implements DatabaseConnection {
     } catch (error) {
       const durationMs = performance.now() - started;
       const mapped = toDatabaseError(error);
+      record?.end(undefined, mapped);
       report({
         server,
         sql: text,
@@ -407,11 +421,15 @@ export class PooledConnection implements DatabaseConnection {
     if (this.#streaming) throw keepStack(new TransactionScopeError(STREAM_OPEN));
     const event = { server: this.#options.server, sql: statement, params: [], waitMs, prepared: false };
     const started = performance.now();
+    const record = this.#options.telemetry.startStatement(this.#options.target, statement, [], false, waitMs);
     let rows: number;
     try {
-      rows = await copyIn(this.#client, statement, source);
+      rows = record
+        ? await record.run(() => copyIn(this.#client, statement, source))
+        : await copyIn(this.#client, statement, source);
     } catch (error) {
       const mapped = toDatabaseError(error);
+      record?.end(undefined, mapped);
       this.#options.report({
         ...event,
         durationMs: performance.now() - started,
@@ -421,6 +439,7 @@ export class PooledConnection implements DatabaseConnection {
       await this.#checkTransactionState(error);
       throw mapped instanceof ConnectionError ? keepStack(mapped) : error;
     }
+    record?.end(rows);
     this.#options.report({ ...event, durationMs: performance.now() - started });
     await this.#checkTransactionState(undefined);
     return rows;

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { ConnectionSettings, DatabaseConfig } from '../config/settings.js';
 import { DisconnectedError } from '../errors/classes.js';
 import type { ExecutedQuery, Logger } from '../logging/logger.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import { connectionFailure, createPgPool } from './connect.js';
 import { mayPrepare, PooledConnection } from './pooled-connection.js';
 import { PreparedStatements, type StatementEpoch } from './prepared-statements.js';
@@ -35,6 +36,8 @@ export interface ServerPoolOptions {
    * nothing sent: the database object refuses parameters PostgreSQL would not receive exactly.
    */
   checkParameters: (parameters: readonly unknown[]) => void;
+  /** Spans and metrics: each statement's, the wait for a connection, the pool's counts. */
+  telemetry: Telemetry;
 }
 
 export interface ServerPool {
@@ -60,7 +63,8 @@ export function createServerPool(
   config: Pick<DatabaseConfig, 'pool'> & { preparedStatements: { enabled: boolean; perConnection: number } },
   options: ServerPoolOptions,
 ): ServerPool {
-  const { report, logger, beforeCheckout, checkParameters } = options;
+  const { report, logger, beforeCheckout, checkParameters, telemetry } = options;
+  const target = telemetry.target(server, settings);
   const pool = createPgPool(settings, {
     max: config.pool.max,
     connectionTimeoutMillis: config.pool.connectionTimeoutMillis,
@@ -79,6 +83,7 @@ export function createServerPool(
     idle: pool.idleCount,
     waiting: pool.waitingCount,
   });
+  const stopObserving = telemetry.observePool(target, config.pool.max, counts);
 
   let closing: Promise<void> | undefined;
   const connections = new WeakMap<pg.PoolClient, PooledConnection>();
@@ -108,10 +113,20 @@ export function createServerPool(
     let connection = connections.get(client);
     if (!connection) {
       const statements = prepared.enabled ? new PreparedStatements(prepared.perConnection, epoch) : undefined;
-      connection = new PooledConnection(client, { report, logger, statements, checkParameters, server });
+      connection = new PooledConnection(client, {
+        report,
+        logger,
+        statements,
+        checkParameters,
+        server,
+        telemetry,
+        target,
+      });
       connections.set(client, connection);
     }
-    connection.checkedOut(performance.now() - started);
+    const waitMs = performance.now() - started;
+    telemetry.connectionWait(target, waitMs);
+    connection.checkedOut(waitMs);
     return connection;
   };
 
@@ -139,6 +154,7 @@ export function createServerPool(
     },
     counts,
     close() {
+      if (!closing) stopObserving();
       closing ??= pool.end();
       return closing;
     },

@@ -18,6 +18,7 @@ import {
 } from '../errors/classes.js';
 import { toDatabaseError } from '../errors/to-database-error.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 
 export interface RetryOptions {
   /** Attempts in all, the first included; default 5. */
@@ -119,9 +120,13 @@ function backOff(attempt: number, plan: Required<RetryOptions>): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.random() * bound));
 }
 
-/** Runs `fn` in a new top-level transaction on `kysely`. */
+/**
+ * Runs `fn` in a new top-level transaction on `kysely`. Each attempt is one `transaction` span, with its
+ * number (`shared_db.transaction.attempt`): a retried transaction shows the failed attempts beside it.
+ */
 export async function runTransaction<T, S>(
   kysely: Kysely<DB>,
+  telemetry: Telemetry,
   owner: symbol,
   scopeOf: (trx: Transaction<DB>) => S,
   fn: (scope: S) => Promise<T>,
@@ -136,22 +141,31 @@ export async function runTransaction<T, S>(
     try {
       let builder = kysely.transaction();
       if (options.isolationLevel) builder = builder.setIsolationLevel(options.isolationLevel);
-      return await builder.execute(async (trx) => {
-        await setLocalTimeouts(trx, options);
-        const context: TransactionContext = { owner, active: true };
-        return (
-          transactionContext
-            // async: a callback that throws before returning its promise rejects like any other.
-            .run(context, async () => fn(scopeOf(trx)))
-            .catch((error: unknown) => {
-              thrown = { error };
-              throw error;
-            })
-            .finally(() => {
-              context.active = false;
-            })
-        );
-      });
+      const attributes = {
+        'shared_db.transaction.attempt': attempt,
+        ...(options.isolationLevel && { 'shared_db.transaction.isolation_level': options.isolationLevel }),
+      };
+      return await telemetry.call(
+        'transaction',
+        () =>
+          builder.execute(async (trx) => {
+            await setLocalTimeouts(trx, options);
+            const context: TransactionContext = { owner, active: true };
+            return (
+              transactionContext
+                // async: a callback that throws before returning its promise rejects like any other.
+                .run(context, async () => fn(scopeOf(trx)))
+                .catch((error: unknown) => {
+                  thrown = { error };
+                  throw error;
+                })
+                .finally(() => {
+                  context.active = false;
+                })
+            );
+          }),
+        attributes,
+      );
     } catch (error) {
       const mapped = thrown && thrown.error === error ? callbackError(error) : toDatabaseError(error);
       const retryable =
@@ -173,6 +187,7 @@ let savepointCounter = 0;
  */
 export function nestedTransaction<T, S>(
   trx: Transaction<DB>,
+  telemetry: Telemetry,
   queue: { tail: Promise<unknown> },
   scopeOf: (trx: Transaction<DB>) => S,
   fn: (scope: S) => Promise<T>,
@@ -191,7 +206,8 @@ export function nestedTransaction<T, S>(
       ),
     );
   }
-  const run = async () => {
+  const run = () => telemetry.call('savepoint', savepoint);
+  const savepoint = async () => {
     savepointCounter += 1;
     const name = sql.id(`shared_db_savepoint_${savepointCounter}`);
     await withDatabaseErrors(() => sql`savepoint ${name}`.execute(trx));
@@ -217,6 +233,7 @@ export function nestedTransaction<T, S>(
  */
 export function withStatementTimeout<T, S>(
   trx: Transaction<DB>,
+  telemetry: Telemetry,
   queue: { tail: Promise<unknown> },
   scopeOf: (trx: Transaction<DB>) => S,
   ms: number,
@@ -224,6 +241,7 @@ export function withStatementTimeout<T, S>(
 ): Promise<T> {
   return nestedTransaction(
     trx,
+    telemetry,
     queue,
     scopeOf,
     async () => {

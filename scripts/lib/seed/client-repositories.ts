@@ -10,6 +10,7 @@ import type { DB } from '../../../db-types/index.js';
 import type { Logger } from '../../../src/logging/logger.js';
 import { LayerDialect } from '../../../src/pool/layer-driver.js';
 import { PooledConnection } from '../../../src/pool/pooled-connection.js';
+import { NO_TELEMETRY } from '../../../src/telemetry/telemetry.js';
 
 const quiet: Logger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
 
@@ -26,6 +27,8 @@ export function kyselyOverClient(client: pg.ClientBase, schema: string): Kysely<
     statements: undefined,
     checkParameters: () => {},
     server: 'primary',
+    telemetry: NO_TELEMETRY,
+    target: NO_TELEMETRY.target('primary', { host: '', port: 0, database: '', schema } as never),
   });
   connection.checkedOut(0);
   const dialect = new LayerDialect(
