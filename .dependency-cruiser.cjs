@@ -2,7 +2,18 @@
  * The floor plan, enforced: src/ is laid out by the data flow, and a stage only imports the stages
  * before it. `npm run lint` runs this (depcruise), so a wrong-way import fails CI.
  */
-const stages = ['errors', 'config', 'logging', 'telemetry', 'pool', 'query', 'sql', 'repositories', 'migrate', 'database'];
+const stages = [
+  'errors',
+  'config',
+  'logging',
+  'telemetry',
+  'pool',
+  'query',
+  'sql',
+  'repositories',
+  'migrate',
+  'database',
+];
 
 const stageRules = stages.map((stage, index) => ({
   name: `${stage}-imports-only-earlier-stages`,
