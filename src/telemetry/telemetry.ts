@@ -99,6 +99,15 @@ export interface PoolCountsReading {
 
 const CALL_KIND = SpanKind.INTERNAL;
 
+/** Pool names handed out in this process: a second database object to the same server gets `#2`. */
+const poolNames = new Map<string, number>();
+
+function uniquePoolName(name: string): string {
+  const count = (poolNames.get(name) ?? 0) + 1;
+  poolNames.set(name, count);
+  return count === 1 ? name : `${name} #${count}`;
+}
+
 export class Telemetry {
   /** Whether the layer calls the OpenTelemetry API at all. */
   readonly enabled: boolean;
@@ -132,8 +141,11 @@ export class Telemetry {
     };
     return {
       attributes,
+      // Unique within the process, as the conventions ask: each database object's pool is its own.
       poolAttributes: {
-        'db.client.connection.pool.name': `${server} ${settings.host}:${settings.port}/${settings.database}`,
+        'db.client.connection.pool.name': uniquePoolName(
+          `${server} ${settings.host}:${settings.port}/${settings.database}`,
+        ),
       },
       metricAttributes: new Map(),
     };

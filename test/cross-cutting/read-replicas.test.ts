@@ -17,13 +17,19 @@ import {
 import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { Environment } from '../../src/config/settings.js';
-import { createDatabase, type Database, type QueryEvent } from '../../src/database/database.js';
+import {
+  createDatabase,
+  type Database,
+  type QueryEvent,
+  type TelemetrySetting,
+} from '../../src/database/database.js';
 import { ValidationError } from '../../src/errors/classes.js';
 import { migrate } from '../../src/migrate/migrate.js';
 import { connectClient } from '../../src/pool/connect.js';
 import { collectingLogger } from '../support/collecting-logger.js';
 import { type PgBouncer, startPgBouncer } from '../support/pgbouncer.js';
 import { sleep } from '../support/sleep.js';
+import { childrenOf, onlySpan, recordingSdk } from '../support/telemetry.js';
 import { uniqueEmail } from '../support/unique-email.js';
 
 const TEMPLATE = 'replicas_template';
@@ -75,7 +81,12 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
     logger: ReturnType<typeof collectingLogger>;
   }
 
-  function open(database: string, extra: Environment = {}, replicaUrl = pair.standby.url(database)): Opened {
+  function open(
+    database: string,
+    extra: Environment = {},
+    replicaUrl = pair.standby.url(database),
+    telemetry: TelemetrySetting = true,
+  ): Opened {
     const primaryUrl = `${pair.primary.url(database)}?application_name=${encodeURIComponent(APPLICATION)}`;
     const logger = collectingLogger();
     const db = createDatabase(
@@ -86,7 +97,7 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
         DATABASE_LOG_LEVEL: 'debug',
         ...extra,
       }),
-      { logger, replicaProbeIntervalMs: 50 },
+      { logger, replicaProbeIntervalMs: 50, telemetry },
     );
     opened.push(db);
     const events: QueryEvent[] = [];
@@ -186,6 +197,36 @@ describe.each(kinds)('read replicas on streaming replication (%s)', (binaries) =
     });
     const scans = await scansAfter(db, database);
     expect(scans.standby).toBe(3);
+  });
+
+  it('a statement’s span names the server that answered it', async () => {
+    const database = await freshDatabase();
+    const sdk = recordingSdk();
+    const { db } = open(database, {}, undefined, { tracerProvider: sdk.tracerProvider });
+    try {
+      const user = await createUser(db);
+      await pair.waitForReplay();
+      await replicaInUse(db);
+      sdk.reset();
+      await db.consistency.run(async () => {
+        await db.users.findById(user.id);
+        await db.users.update(user.id, { name: 'Traced' });
+      });
+      const spans = sdk.spans();
+      const [read] = childrenOf(spans, onlySpan(spans, 'users.findById'));
+      const [write] = childrenOf(spans, onlySpan(spans, 'users.update'));
+      const at = (url: string) => ({ 'server.port': Number(new URL(url).port) });
+      expect(read?.attributes).toMatchObject({
+        'shared_db.server': 'replica-1',
+        ...at(pair.standby.url(database)),
+      });
+      expect(write?.attributes).toMatchObject({
+        'shared_db.server': 'primary',
+        ...at(pair.primary.url(database)),
+      });
+    } finally {
+      await sdk.shutdown();
+    }
   });
 
   it('replay paused: 1,000 write-then-read pairs all see their write, and reads that depend on no write still go to the replica', async () => {
