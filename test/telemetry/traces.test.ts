@@ -98,6 +98,28 @@ describe('a nested create', () => {
     expect(event?.sql).not.toContain(email);
   });
 
+  it('adds nothing to the SQL sent: the text is the same with telemetry off', async () => {
+    const texts = async (database: Database) => {
+      const sent: string[] = [];
+      database.on('query', (event) => sent.push(event.sql));
+      await database.users.create({
+        email: uniqueEmail(),
+        posts: [{ title: 'One' }],
+        roles: [{ name: 'r' }],
+      });
+      return sent;
+    };
+    const off = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger(), telemetry: false });
+    try {
+      const traced = await texts(db);
+      expect(sdk.spans().map((span) => span.name)).toContain('users.create');
+      expect(traced).toEqual(await texts(off));
+      expect(traced.join('\n')).not.toMatch(/traceparent|\/\*/);
+    } finally {
+      await off.disconnect();
+    }
+  });
+
   it('carries the parameters as db.query.parameter.<n> only when parameters are logged', async () => {
     const logged = createDatabase(loadConfig(testDb.env()), {
       logger: collectingLogger(),
