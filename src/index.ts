@@ -27,6 +27,8 @@ export {
   type QueryScope,
   type RetryOptions,
   type StreamOptions,
+  type TelemetryOptions,
+  type TelemetrySetting,
   type StreamRawOptions,
   type TransactionOptions,
   type TransactionScope,
