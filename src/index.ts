@@ -27,9 +27,9 @@ export {
   type QueryScope,
   type RetryOptions,
   type StreamOptions,
+  type StreamRawOptions,
   type TelemetryOptions,
   type TelemetrySetting,
-  type StreamRawOptions,
   type TransactionOptions,
   type TransactionScope,
 } from './database/database.js';
