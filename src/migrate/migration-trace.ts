@@ -22,7 +22,7 @@ export class MigrationTrace {
 
   constructor(telemetry: Telemetry, connection: ConnectionSettings, direction: 'up' | 'down') {
     this.#telemetry = telemetry;
-    this.#target = telemetry.target('primary', connection);
+    this.#target = telemetry.target('primary', connection, false);
     this.#run = telemetry.startSpan(`migrate ${direction}`, { 'shared_db.migration.direction': direction });
   }
 

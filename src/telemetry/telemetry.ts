@@ -130,8 +130,11 @@ export class Telemetry {
     if (!(meter instanceof NoopMeter)) this.#instruments = createInstruments(meter);
   }
 
-  /** What every statement to one server carries (server-pool.ts makes one per server). */
-  target(server: string, settings: ConnectionSettings): StatementTarget {
+  /**
+   * What every statement to one server carries (server-pool.ts makes one per server). A pool's target
+   * also names the pool for the metrics; a connection of its own (a migration run's) names none.
+   */
+  target(server: string, settings: ConnectionSettings, pool = true): StatementTarget {
     const attributes: Attributes = {
       'db.system.name': 'postgresql',
       'db.namespace': `${settings.database}.${settings.schema}`,
@@ -142,11 +145,14 @@ export class Telemetry {
     return {
       attributes,
       // Unique within the process, as the conventions ask: each database object's pool is its own.
-      poolAttributes: {
-        'db.client.connection.pool.name': uniquePoolName(
-          `${server} ${settings.host}:${settings.port}/${settings.database}`,
-        ),
-      },
+      poolAttributes:
+        pool && this.#instruments
+          ? {
+              'db.client.connection.pool.name': uniquePoolName(
+                `${server} ${settings.host}:${settings.port}/${settings.database}`,
+              ),
+            }
+          : {},
       metricAttributes: new Map(),
     };
   }

@@ -28,7 +28,7 @@ export function kyselyOverClient(client: pg.ClientBase, schema: string): Kysely<
     checkParameters: () => {},
     server: 'primary',
     telemetry: NO_TELEMETRY,
-    target: NO_TELEMETRY.target('primary', { host: '', port: 0, database: '', schema } as never),
+    target: NO_TELEMETRY.target('primary', { host: '', port: 0, database: '', schema } as never, false),
   });
   connection.checkedOut(0);
   const dialect = new LayerDialect(
