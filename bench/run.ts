@@ -8,6 +8,10 @@
  * database of its own: createMany against multi-row INSERTs by hand, and what a stream and a load cost
  * in memory (child processes with a 128 MB heap).
  *
+ * The telemetry cases (telemetry-cases.ts: what the layer's OpenTelemetry spans and metrics cost the client,
+ * with no SDK registered and with one recording every span) run after those two, on the same server and
+ * the same seeded bench database.
+ *
  * The replica cases (replica-cases.ts: the client CPU a read routed to a read replica costs) run after
  * the others, on a throw-away primary and hot standby of their own (scripts/lib/replication-pair.ts), so
  * the other cases' server stays a plain durable one; with --url, on the standby --replica-url names
@@ -58,6 +62,15 @@ import {
   replicaCases,
 } from './replica-cases.js';
 import { describeSearchDesignCost, measureSearchDesignCost } from './search-cost.js';
+import {
+  checkTelemetry,
+  describeTelemetry,
+  metricCollectionMs,
+  openTelemetryBench,
+  TELEMETRY_CASE_NAMES,
+  telemetryCases,
+  telemetryOperations,
+} from './telemetry-cases.js';
 
 const RESULTS_DIR = join(import.meta.dirname, 'results');
 const DATABASE = 'shared_db_bench';
@@ -273,6 +286,41 @@ async function measureOperations(
   }
 }
 
+/** The telemetry cases on the seeded bench database `url`. */
+async function measureTelemetry(
+  url: string,
+  options: Options,
+  suite: SuiteOptions,
+  selected: (name: string) => boolean,
+): Promise<Step> {
+  const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
+  let fixtures: Awaited<ReturnType<typeof pickFixtures>>;
+  try {
+    fixtures = await pickFixtures(pool, Math.max(...options.concurrencies));
+  } finally {
+    await pool.end();
+  }
+  const operations = telemetryOperations(fixtures, Date.now().toString(36)).filter((o) => selected(o.name));
+  const bench = openTelemetryBench(url, POOL_SIZE);
+  try {
+    const checks = await checkTelemetry(bench, operations);
+    const results = await runSuite(telemetryCases(bench, operations, checks), suite, (result) =>
+      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+    );
+    return {
+      cases: results.cases,
+      postgresVersion: await serverVersion(url),
+      dataset: {
+        users: options.users,
+        posts: options.users * options.postsPerUser,
+      },
+      notes: describeTelemetry(results.cases, checks, await metricCollectionMs(bench)),
+    };
+  } finally {
+    await bench.close();
+  }
+}
+
 /** The replica cases on a primary and a standby streaming from it; `where` says what they are. */
 async function measureReplicas(
   servers: ReplicaServers,
@@ -358,7 +406,8 @@ async function main(): Promise<void> {
   const runOperations = Object.values(caseNames(searchWord())).some(selected);
   const runLargeData = Object.values(LARGE_DATA_CASE_NAMES).some(selected);
   const wantReplicas = Object.values(REPLICA_CASE_NAMES).some(selected);
-  if (!runOperations && !runLargeData && !wantReplicas) {
+  const runTelemetry = Object.values(TELEMETRY_CASE_NAMES).some(selected);
+  if (!runOperations && !runLargeData && !wantReplicas && !runTelemetry) {
     console.error(`--only ${JSON.stringify(options.only)}: no case's name contains it\n${usage}`);
     process.exit(2);
   }
@@ -374,7 +423,7 @@ async function main(): Promise<void> {
   };
   if (wantReplicas && !runReplicas) {
     const note = 'the replica cases were skipped: --url names a server, and no --replica-url a standby of it';
-    if (!runOperations && !runLargeData) {
+    if (!runOperations && !runLargeData && !runTelemetry) {
       console.error(`${note}, and --only chooses no other case\n${usage}`);
       process.exit(2);
     }
@@ -387,10 +436,11 @@ async function main(): Promise<void> {
     const url = await createBenchDatabase(adminUrl);
     try {
       // Without the other cases, the replica cases need only the users they read.
-      const postsPerUser = runOperations ? options.postsPerUser : 0;
+      const postsPerUser = runOperations || runTelemetry ? options.postsPerUser : 0;
       const seedSeconds = await migrateAndSeed(url, options.users, postsPerUser, options.seed);
       if (runOperations) steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
       if (runLargeData) await largeData(adminUrl, await serverVersion(adminUrl));
+      if (runTelemetry) steps.push(await measureTelemetry(url, options, suite, selected));
       if (runReplicas && options.replicaUrl !== undefined) {
         await waitForStandby(url, options.replicaUrl);
         const dataset = { users: options.users, posts: options.users * postsPerUser };
@@ -408,17 +458,20 @@ async function main(): Promise<void> {
       await dropBenchDatabase(adminUrl);
     }
   } else {
-    if (runOperations || runLargeData) {
+    if (runOperations || runLargeData || runTelemetry) {
       // Durable, as production is: every commit waits for its WAL flush, in both variants alike.
       const server = await startThrowAwayServer({ durable: true });
       try {
-        if (runOperations) {
-          const url = await createBenchDatabase(server.url('postgres'));
+        let url: string | undefined;
+        if (runOperations || runTelemetry) {
+          url = await createBenchDatabase(server.url('postgres'));
           const seedSeconds = await migrateAndSeed(url, options.users, options.postsPerUser, options.seed);
-          steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
+          if (runOperations) steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
         }
         if (runLargeData)
           await largeData(server.url('postgres'), await serverVersion(server.url('postgres')));
+        if (runTelemetry && url !== undefined)
+          steps.push(await measureTelemetry(url, options, suite, selected));
       } finally {
         await server.stop();
       }
