@@ -43,6 +43,16 @@ function parameterText(value: unknown): string {
   return String(value);
 }
 
+/** What the summary of `text` says, as the span and the duration metric both carry it. */
+function summaryAttributes(text: string): Attributes {
+  const { summary, operation, collection } = querySummary(text);
+  const attributes: Attributes = {};
+  if (summary) attributes['db.query.summary'] = summary;
+  if (operation) attributes['db.operation.name'] = operation;
+  if (collection) attributes['db.collection.name'] = collection;
+  return attributes;
+}
+
 export class StatementRecord {
   readonly #start: StatementStart;
   readonly #started = performance.now();
@@ -51,15 +61,13 @@ export class StatementRecord {
     this.#start = start;
     const { span, text, named, waitMs, params } = start;
     if (span === undefined) return;
-    const { summary, operation, collection } = querySummary(text);
+    const { summary } = querySummary(text);
     if (summary) span.updateName(summary);
     const attributes: Attributes = {
       'db.query.text': text,
       'shared_db.statement.named': named,
+      ...summaryAttributes(text),
     };
-    if (summary) attributes['db.query.summary'] = summary;
-    if (operation) attributes['db.operation.name'] = operation;
-    if (collection) attributes['db.collection.name'] = collection;
     if (waitMs > 0) attributes['shared_db.connection.wait_ms'] = waitMs;
     params?.forEach((value, index) => {
       attributes[`db.query.parameter.${index}`] = parameterText(value);
@@ -85,11 +93,7 @@ export class StatementRecord {
     const seconds = (performance.now() - this.#started) / 1000;
     let attributes = target.metricAttributes.get(text);
     if (attributes === undefined) {
-      const { summary, operation, collection } = querySummary(text);
-      attributes = { ...target.attributes };
-      if (summary) attributes['db.query.summary'] = summary;
-      if (operation) attributes['db.operation.name'] = operation;
-      if (collection) attributes['db.collection.name'] = collection;
+      attributes = { ...target.attributes, ...summaryAttributes(text) };
       if (target.metricAttributes.size >= MAX_METRIC_TEXTS) target.metricAttributes.clear();
       target.metricAttributes.set(text, attributes);
     }
