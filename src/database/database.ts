@@ -36,7 +36,7 @@ import type { ConfigurationCache } from '../repositories/post-search.js';
 import { type PostsRepository, postsRepository } from '../repositories/posts.js';
 import { type RolesRepository, rolesRepository } from '../repositories/roles.js';
 import { type UsersRepository, usersRepository } from '../repositories/users.js';
-import { Telemetry, type TelemetrySetting } from '../telemetry/telemetry.js';
+import { NO_TELEMETRY, Telemetry, type TelemetrySetting } from '../telemetry/telemetry.js';
 import { tracedCalls } from '../telemetry/traced-calls.js';
 
 export type { QueryEvent, QueryListener } from '../logging/logger.js';
@@ -262,10 +262,10 @@ interface SharedState {
 
 /**
  * The repositories over one Kysely instance (the pool's, or a transaction's); `run` executes their
- * compiled statements (default: through that Kysely instance).
+ * compiled statements (default: through that Kysely instance). `traced`: each call a span.
  */
-function repositoriesOn(kysely: Kysely<DB>, shared: SharedState, run?: RunCompiled) {
-  const { telemetry } = shared;
+function repositoriesOn(kysely: Kysely<DB>, shared: SharedState, run?: RunCompiled, traced = true) {
+  const telemetry = traced ? shared.telemetry : NO_TELEMETRY;
   const users = usersRepository(kysely, shared.queries, run);
   return {
     users: tracedCalls(telemetry, 'users', users),
@@ -283,6 +283,7 @@ function tracedScope<S extends Pick<QueryScope, 'executeRaw' | 'stream' | 'strea
   telemetry: Telemetry,
   scope: S,
 ): S {
+  if (!telemetry.enabled) return scope;
   const { executeRaw, stream, streamRaw } = scope;
   const calls = tracedCalls(telemetry, 'db', { executeRaw, stream, streamRaw }, ['stream', 'streamRaw']);
   return { ...scope, ...calls };
@@ -293,9 +294,11 @@ function transactionScope(shared: SharedState) {
     const queue = { tail: Promise.resolve() as Promise<unknown> };
     const raw = executeRawOn(trx);
     const { telemetry } = shared;
-    return tracedScope(telemetry, {
+    // Wrapping every call of a scope made per transaction is work worth skipping while no SDK listens.
+    const traced = telemetry.listening();
+    return tracedScope(traced ? telemetry : NO_TELEMETRY, {
       kysely: trx,
-      ...repositoriesOn(trx, shared),
+      ...repositoriesOn(trx, shared, undefined, traced),
       ...streamsOn(trx),
       executeRaw: <Row>(text: string, params?: readonly unknown[], options: ExecuteRawOptions = {}) => {
         const ms = options.statementTimeoutMs;

@@ -99,6 +99,16 @@ export interface PoolCountsReading {
 
 const CALL_KIND = SpanKind.INTERNAL;
 
+/** The API's global tracer provider (a proxy), which knows whether an SDK has been registered behind it. */
+interface DelegatingTracerProvider extends TracerProvider {
+  getDelegateTracer(name: string): Tracer | undefined;
+}
+
+// Told by shape rather than by class: the global provider may come from another copy of the API.
+function isDelegating(provider: TracerProvider): provider is DelegatingTracerProvider {
+  return typeof (provider as Partial<DelegatingTracerProvider>).getDelegateTracer === 'function';
+}
+
 /** Pool names handed out in this process: a second database object to the same server gets `#2`. */
 const poolNames = new Map<string, number>();
 
@@ -115,6 +125,9 @@ export class Telemetry {
   readonly #instruments: Instruments | undefined;
   readonly #logParameters: boolean;
   readonly #callOptions: SpanOptions;
+  /** The global provider until the service registers one (the API's proxy); undefined otherwise. */
+  readonly #proxy: DelegatingTracerProvider | undefined;
+  #listening = false;
 
   constructor(setting: TelemetrySetting, namespace: string, logParameters: boolean) {
     this.enabled = setting !== false;
@@ -125,9 +138,25 @@ export class Telemetry {
     };
     if (setting === false) return;
     const options = setting === true ? {} : setting;
-    this.#tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE);
+    const provider = options.tracerProvider ?? trace.getTracerProvider();
+    if (isDelegating(provider)) this.#proxy = provider;
+    this.#tracer = provider.getTracer(INSTRUMENTATION_SCOPE);
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE);
     if (!(meter instanceof NoopMeter)) this.#instruments = createInstruments(meter);
+  }
+
+  /**
+   * Whether a call's span or metric could be recorded now: false until the service registers an SDK
+   * (a tracer provider behind the API's proxy, or a meter provider), true from then on. Lets the layer
+   * skip work it repeats per transaction, where the no-op tracer's answer alone would come too late.
+   */
+  listening(): boolean {
+    if (this.#listening || this.#tracer === undefined) return this.#listening;
+    this.#listening =
+      this.#instruments !== undefined ||
+      this.#proxy === undefined ||
+      this.#proxy.getDelegateTracer(INSTRUMENTATION_SCOPE) !== undefined;
+    return this.#listening;
   }
 
   /**

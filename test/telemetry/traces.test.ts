@@ -282,6 +282,28 @@ describe('telemetry: false', () => {
   });
 });
 
+describe('a tracer provider registered after the database is created', () => {
+  it('is used from then on, for the calls inside transactions too', async () => {
+    trace.disable();
+    const late = createDatabase(loadConfig(testDb.env()), { logger: collectingLogger() });
+    const email = uniqueEmail();
+    const lookUp = () => late.transaction((tx) => tx.users.findByEmail(email));
+    try {
+      await lookUp();
+      expect(sdk.spans()).toEqual([]);
+      trace.setGlobalTracerProvider(sdk.tracerProvider);
+      await lookUp();
+      const spans = sdk.spans();
+      const call = onlySpan(spans, 'users.findByEmail');
+      expect(call.parentSpanContext?.spanId).toBe(onlySpan(spans, 'transaction').spanContext().spanId);
+      expect(childrenOf(spans, call).map((span) => span.name)).toEqual(['SELECT pg_users']);
+    } finally {
+      trace.disable();
+      await late.disconnect();
+    }
+  });
+});
+
 describe('migrations', () => {
   it('are a span per run, with a span per migration holding its statements', async () => {
     const url = await emptyDatabase();
