@@ -98,8 +98,8 @@ export type {
 } from './repositories/models.js';
 export type { PostMetadata } from './repositories/post-metadata.js';
 export type { MetadataChange, MetadataFilter } from './repositories/post-metadata-input.js';
-export type { PostSearchHit } from './repositories/post-search.js';
-export type { SearchOptions } from './repositories/post-search-input.js';
+export type { PostSearchHit, SearchHit } from './repositories/post-search.js';
+export type { SearchColumn, SearchOptions } from './repositories/post-search-input.js';
 export type {
   CountByAuthorOptions,
   FindPostOptions,
@@ -117,6 +117,7 @@ export type {
 } from './repositories/posts-input.js';
 export type { RolesRepository } from './repositories/roles.js';
 export type { NewRoleInput } from './repositories/roles-input.js';
+export type { SearchIndexSetting } from './repositories/search-ranking.js';
 export type {
   FindUserOptions,
   FindUsersOptions,

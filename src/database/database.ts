@@ -32,9 +32,15 @@ import {
   type TransactionOptions,
   withStatementTimeout,
 } from '../query/transaction.js';
-import type { ConfigurationCache } from '../repositories/post-search.js';
+import type { SearchContext } from '../repositories/post-search.js';
 import { type PostsRepository, postsRepository } from '../repositories/posts.js';
 import { type RolesRepository, rolesRepository } from '../repositories/roles.js';
+import {
+  type SearchIndexSetting,
+  type SearchRanking,
+  type SearchRankingCache,
+  searchRanking,
+} from '../repositories/search-ranking.js';
 import { type UsersRepository, usersRepository } from '../repositories/users.js';
 import { NO_TELEMETRY, Telemetry, type TelemetrySetting } from '../telemetry/telemetry.js';
 import { tracedCalls } from '../telemetry/traced-calls.js';
@@ -139,8 +145,14 @@ export interface HealthReport {
   pgbouncer: boolean;
   /** Each read replica (POSTGRES_REPLICA_URLS), probed now; absent when none is configured. */
   replicas?: ReplicaHealth[];
+  /** Which index `posts.search` ranks through, and why not RUM (see `searchIndex`); when `ok`. */
+  search?: { index: 'rum' | 'gin'; reason?: string };
   /** Why the check failed, when `ok` is false (never contains the password). */
   error?: string;
+}
+
+function searchReport(ranking: SearchRanking): NonNullable<HealthReport['search']> {
+  return ranking.index === 'rum' ? { index: 'rum' } : { index: 'gin', reason: ranking.reason };
 }
 
 /** Read-your-writes across calls, requests and services, where read replicas are configured. */
@@ -209,6 +221,12 @@ export interface CreateDatabaseOptions {
    * with no call into the OpenTelemetry API at all.
    */
   telemetry?: TelemetrySetting;
+  /**
+   * Which index `posts.search` ranks through: `auto` (default) reads pages from the RUM index where
+   * migration 1795773600007 could build one, else ranks every match found through GIN; `gin` always the
+   * latter. Decided on the first search and kept; `health()` and the debug log say which.
+   */
+  searchIndex?: SearchIndexSetting;
 }
 
 type RawRunner = <Row>(
@@ -255,7 +273,8 @@ function streamsOn(kysely: Kysely<DB>): Pick<QueryScope, 'stream' | 'streamRaw'>
 /** What the repositories of one database share across its transactions. */
 interface SharedState {
   telemetry: Telemetry;
-  textSearchConfigurations: ConfigurationCache;
+  /** What every search shares: the server's configurations, and which index ranks (decided once). */
+  search: SearchContext;
   /** The repositories' compiled statements: the SQL is the same in and out of transactions. */
   queries: QueryCache;
 }
@@ -269,11 +288,7 @@ function repositoriesOn(kysely: Kysely<DB>, shared: SharedState, run?: RunCompil
   const users = usersRepository(kysely, shared.queries, run);
   return {
     users: tracedCalls(telemetry, 'users', users),
-    posts: tracedCalls(
-      telemetry,
-      'posts',
-      postsRepository(kysely, shared.textSearchConfigurations, shared.queries, run),
-    ),
+    posts: tracedCalls(telemetry, 'posts', postsRepository(kysely, shared.search, shared.queries, run)),
     roles: tracedCalls(telemetry, 'roles', rolesRepository(kysely, users)),
   };
 }
@@ -359,7 +374,12 @@ export function createDatabase(
   });
   const schema = config.pooled.schema;
   const kysely = new Kysely<DB>({ dialect: pool.dialect }).withSchema(schema);
-  const shared: SharedState = { telemetry, textSearchConfigurations: {}, queries: new QueryCache() };
+  const rankingCache: SearchRankingCache = {};
+  const search: SearchContext = {
+    configurations: {},
+    ranking: (on) => searchRanking(on, schema, options.searchIndex ?? 'auto', rankingCache, logger),
+  };
+  const shared: SharedState = { telemetry, search, queries: new QueryCache() };
   const scopeOf = transactionScope(shared);
 
   /** The query API over `on` (reads routed, or on the primary alone), with `run` for compiled statements. */
@@ -412,6 +432,7 @@ export function createDatabase(
         roundTripMs,
         pool: pool.counts(),
         pgbouncer,
+        search: searchReport(await search.ranking(primary.kysely)),
         ...(pool.hasReplicas ? { replicas: await pool.replicaHealth() } : {}),
       };
     } catch (error) {

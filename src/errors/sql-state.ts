@@ -27,6 +27,8 @@ export const SqlState = {
   invalidPassword: '28P01',
   // Class 3D: no such database.
   invalidCatalogName: '3D000',
+  // Class 2B: an object others depend on (DROP … RESTRICT).
+  dependentObjectsStillExist: '2BP01',
   // Class 40: the transaction was rolled back; retrying it may succeed.
   transactionRollback: '40000',
   serializationFailure: '40001',
@@ -45,6 +47,8 @@ export const SqlState = {
   crashShutdown: '57P02',
   cannotConnectNow: '57P03',
   idleSessionTimeout: '57P05',
+  // Class 58: a file the server needs is missing (an extension's library not installed).
+  undefinedFile: '58P01',
 } as const;
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];

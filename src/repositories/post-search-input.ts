@@ -2,6 +2,26 @@
 import { z } from 'zod';
 import { storableText } from '../query/input-rules.js';
 import { idSchema } from './input-fields.js';
+import type { Post } from './models.js';
+
+/** What a hit can carry besides its rank: the post's fields and its author's name. */
+export type SearchColumn = keyof Post | 'authorName';
+
+export const SEARCH_COLUMNS = [
+  'id',
+  'title',
+  'content',
+  'published',
+  'authorId',
+  'metadata',
+  'createdAt',
+  'updatedAt',
+  'deletedAt',
+  'authorName',
+] as const satisfies readonly SearchColumn[];
+
+/** Most candidates the bounded mode ranks. */
+export const MAX_CANDIDATES = 100_000;
 
 export const searchOptionsSchema = z.strictObject({
   language: storableText(63).optional(),
@@ -10,9 +30,33 @@ export const searchOptionsSchema = z.strictObject({
   after: z.string().optional(),
   authorId: idSchema.optional(),
   includeUnpublished: z.boolean().optional(),
+  snippet: z.boolean().optional(),
+  columns: z.array(z.enum(SEARCH_COLUMNS)).min(1, 'must name at least one column').optional(),
+  candidates: z.number().int('must be an integer').min(1).max(MAX_CANDIDATES).optional(),
 });
 
-export type SearchOptions = z.input<typeof searchOptionsSchema>;
+export interface SearchOptions<C extends SearchColumn = SearchColumn, S extends boolean = boolean> {
+  /** A text search configuration of the server; default `english`, the stored vector's. */
+  language?: string;
+  /** websearch (default: quotes, or, -word), plain, phrase, or prefix (type-ahead). */
+  mode?: 'websearch' | 'plain' | 'phrase' | 'prefix';
+  /** Page size, 1–1000; default 20. */
+  first?: number;
+  /** The `nextCursor` of the page before. */
+  after?: string;
+  authorId?: string;
+  includeUnpublished?: boolean;
+  /** The highlighted passage (`ts_headline`); default true. False skips its cost. */
+  snippet?: S;
+  /** The hit's fields (default: every post field and `authorName`); `id` and `rank` always come. */
+  columns?: readonly C[];
+  /**
+   * Rank only the newest `candidates` matches (1–100,000) instead of every match: bounded work for
+   * common words where no RUM index ranks from the index, at the price of older posts never showing.
+   * Without RUM only; where search ranks through RUM it is already bounded and this changes nothing.
+   */
+  candidates?: number;
+}
 
-/** What a person typed into a search box: anything at all, as long as PostgreSQL can hold it. */
+/** What posts.search accepts: the typed text and the search's options. */
 export const searchTextSchema = storableText(100_000);

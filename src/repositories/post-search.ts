@@ -1,11 +1,13 @@
 /**
  * posts.search: ranked published posts with the author's name and a highlighted snippet. In English (the
- * default) it matches and ranks the stored document `search_vector` (GIN index pg_posts_search_vector_idx),
- * so ranking thousands of matches reads vectors instead of re-parsing every matching text; the ranks are
- * those of the spec's own query. Other configurations compute the document on the fly. Soft-deleted posts
- * and posts of soft-deleted authors never appear. Pages continue by (rank, id), with an opaque cursor.
+ * default) it matches the stored document `search_vector`. Where the RUM index is there
+ * (search-ranking.ts) a page of matches is read from it best first, by RUM's distance, and carries
+ * `ts_rank` as its rank; elsewhere every match found through the GIN index (pg_posts_search_vector_idx) is
+ * ranked by `ts_rank`, or only the newest `candidates` of them. Other configurations compute the document
+ * on the fly. Soft-deleted posts and posts of soft-deleted authors never appear. Pages continue by
+ * (rank, id), or (distance, id) through RUM, with an opaque cursor.
  */
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { z } from 'zod';
 import type { DB } from '../../db-types/index.js';
 import { ValidationError } from '../errors/classes.js';
@@ -16,12 +18,19 @@ import { cursorIdSchema, packCursor, unpackCursor } from '../query/pagination.js
 import { placeholder, type QueryCache, type RunCompiled } from '../query/query-cache.js';
 import * as fullText from '../sql/full-text.js';
 import type { Page, Post } from './models.js';
-import { type SearchOptions, searchOptionsSchema, searchTextSchema } from './post-search-input.js';
-import { postColumns } from './select-lists.js';
+import {
+  SEARCH_COLUMNS,
+  type SearchColumn,
+  type SearchOptions,
+  searchOptionsSchema,
+  searchTextSchema,
+} from './post-search-input.js';
+import type { SearchRanking } from './search-ranking.js';
 import { authorIsLive } from './soft-delete.js';
 
 export type { SearchOptions } from './post-search-input.js';
 
+/** A hit with every column and its snippet: what `posts.search` returns when no option narrows it. */
 export interface PostSearchHit extends Post {
   authorName: string | null;
   /** ts_rank of the match; higher is better. */
@@ -30,9 +39,18 @@ export interface PostSearchHit extends Post {
   snippet: string;
 }
 
-/** The text search configurations the server has, read once per database. */
-export interface ConfigurationCache {
-  list?: Promise<string[]>;
+/** A hit with the columns `C` and, unless `snippet: false`, the snippet. */
+export type SearchHit<C extends SearchColumn = SearchColumn, S extends boolean = boolean> = Pick<
+  PostSearchHit,
+  C | 'id' | 'rank'
+> &
+  (false extends S ? (true extends S ? { snippet?: string } : unknown) : { snippet: string });
+
+/** What every search of one database shares: the server's configurations, and how it ranks. */
+export interface SearchContext {
+  configurations: { list?: Promise<string[]> };
+  /** How this database ranks (search-ranking.ts), decided once; run on the calling scope. */
+  ranking(kysely: Kysely<DB>): Promise<SearchRanking>;
 }
 
 const DEFAULT_LANGUAGE = 'english';
@@ -50,18 +68,31 @@ export const MAX_HIGHLIGHTED_QUERY_WORDS = 64;
 const PLAIN_SNIPPET_LENGTH = 200;
 const wordCount = (text: string) => text.match(/[\p{L}\p{M}\p{N}]+/gu)?.length ?? 0;
 
-const cursorSchema = z.tuple([z.literal('rank'), z.number(), cursorIdSchema]);
+/** Which order a page continues: by ts_rank (GIN) or by RUM's distance. */
+type CursorKind = 'rank' | 'rum';
+const cursorSchema = z.tuple([z.enum(['rank', 'rum']), z.number(), cursorIdSchema]);
 
-function encodeCursor(hit: PostSearchHit): string {
-  return packCursor(['rank', hit.rank, hit.id]);
+function decodeCursor(cursor: string): { kind: CursorKind; value: number; id: string } {
+  const [kind, value, id] = unpackCursor(cursor, cursorSchema, 'search');
+  return { kind, value, id };
 }
 
-function decodeCursor(cursor: string): { rank: number; id: string } {
-  const [, rank, id] = unpackCursor(cursor, cursorSchema, 'search');
-  return { rank, id };
-}
+/** The select list of each column: the outer query reads pg_posts as p and pg_users as u. */
+const columnSelections = {
+  id: 'p.id',
+  title: 'p.title',
+  content: 'p.content',
+  published: 'p.published',
+  authorId: 'p.authorId',
+  metadata: 'p.metadata',
+  createdAt: 'p.created_at as createdAt',
+  updatedAt: 'p.updated_at as updatedAt',
+  deletedAt: 'p.deleted_at as deletedAt',
+  authorName: 'u.name as authorName',
+} as const satisfies Record<SearchColumn, string>;
 
-async function checkLanguage(kysely: Kysely<DB>, cache: ConfigurationCache, language: string): Promise<void> {
+async function checkLanguage(context: SearchContext, kysely: Kysely<DB>, language: string): Promise<void> {
+  const cache = context.configurations;
   let loading = cache.list;
   if (!loading) {
     // A failed read is not kept: the next search asks again.
@@ -89,15 +120,21 @@ export interface SearchPlan {
   limit: number;
   /** Rows to read: one more than the page, to know whether there is a next page. */
   fetch: number;
+  /** Whether to make a snippet at all (`snippet: false` skips it). */
+  snippet: boolean;
   /**
    * Whether the snippet is highlighted. ts_headline's cost grows with the query: with thousands of words
    * it takes PostgreSQL 15 half a minute a row. Past a sane query length the snippet is the start of
    * the text, unhighlighted.
    */
   highlight: boolean;
+  /** The columns asked for, `id` first, each once. */
+  columns: readonly SearchColumn[];
+  /** Rank only this many of the newest matches (GIN only). */
+  candidates: number | undefined;
   authorId: string | undefined;
   includeUnpublished: boolean;
-  after: { rank: number; id: string } | undefined;
+  after: { kind: CursorKind; value: number; id: string } | undefined;
 }
 
 /** Validates what the caller asked for. */
@@ -105,71 +142,141 @@ export function planSearch(text: string, options: SearchOptions = {}): SearchPla
   const query = validate(searchTextSchema, text, 'query');
   const data = validate(searchOptionsSchema, options);
   const limit = data.first ?? 20;
+  const asked = new Set<SearchColumn>(data.columns ?? SEARCH_COLUMNS);
   return {
     text: query,
     language: data.language ?? DEFAULT_LANGUAGE,
     mode: data.mode ?? 'websearch',
     limit,
     fetch: limit + 1,
+    snippet: data.snippet ?? true,
     highlight: wordCount(query) <= MAX_HIGHLIGHTED_QUERY_WORDS,
+    columns: SEARCH_COLUMNS.filter((column) => column === 'id' || asked.has(column)),
+    candidates: data.candidates,
     authorId: data.authorId,
     includeUnpublished: data.includeUnpublished ?? false,
     after: data.after === undefined ? undefined : decodeCursor(data.after),
   };
 }
 
-/** The search statement, one row more than the page. Exported for EXPLAIN tests. */
-export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan) {
-  const document = STORED_LANGUAGES.has(plan.language)
-    ? sql<string>`${sql.ref('p.search_vector')}`
-    : fullText.postDocument(plan.language, 'p');
+/** Whether this plan reads its page from the RUM index. */
+function readsRum(
+  plan: SearchPlan,
+  ranking: SearchRanking,
+): ranking is Extract<SearchRanking, { index: 'rum' }> {
+  return ranking.index === 'rum' && STORED_LANGUAGES.has(plan.language);
+}
+
+/** The order a page of this plan continues in, which its cursor must come from. */
+function cursorKind(plan: SearchPlan, ranking: SearchRanking): CursorKind {
+  return readsRum(plan, ranking) ? 'rum' : 'rank';
+}
+
+/** A row of the page: the post, its ts_rank, and RUM's distance when read through RUM. */
+interface HitRow {
+  id: string;
+  rank: number;
+  distance?: number;
+}
+
+/**
+ * The search statement, one row more than the page. Exported for EXPLAIN tests. The page is found in a
+ * subquery that reads only posts (and the few soft-deleted users); its rows then get their columns,
+ * author and snippet, so ts_headline runs for one page, not for every match.
+ */
+export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan, ranking: SearchRanking) {
+  const stored = STORED_LANGUAGES.has(plan.language);
   const tsquery = queryBuilders[plan.mode](plan.language, plan.text);
-  const rank = fullText.rank(document, tsquery);
+  /** The visible posts whose `document` matches. */
+  const matching = (document: RawBuilder<string>) =>
+    kysely
+      .selectFrom('pg_posts as p')
+      .where(fullText.matches(document, tsquery))
+      .where('p.deleted_at', 'is', null)
+      .where(authorIsLive)
+      .$if(!plan.includeUnpublished, (q) => q.where('p.published', '=', true))
+      .$if(plan.authorId !== undefined, (q) => q.where('p.authorId', '=', plan.authorId as string));
   const { after } = plan;
+  /** Rows after the cursor in the order (value, id): value ascending for a distance, descending for a rank. */
+  const afterCursor = (value: RawBuilder<number>, direction: '<' | '>') =>
+    sql<boolean>`(${value} ${sql.raw(direction)} ${after?.value} OR (${value} = ${after?.value} AND ${sql.ref('p.id')} > ${after?.id}))`;
+
+  function rumHits(operatorSchema: string) {
+    const vector = sql<string>`${sql.ref('p.search_vector')}`;
+    const distance = fullText.rumDistance(vector, tsquery, operatorSchema);
+    return matching(vector)
+      .select(['p.id', fullText.rank(vector, tsquery).as('rank'), distance.as('distance')])
+      .$if(after !== undefined, (q) => q.where(afterCursor(distance, '>')))
+      .orderBy(distance)
+      .orderBy('p.id')
+      .limit(plan.fetch)
+      .$castTo<HitRow>();
+  }
+  function rankedHits() {
+    const document = stored
+      ? sql<string>`${sql.ref('p.search_vector')}`
+      : fullText.postDocument(plan.language, 'p');
+    const rank = fullText.rank(document, tsquery);
+    if (plan.candidates === undefined)
+      return matching(document)
+        .select(['p.id', rank.as('rank')])
+        .$if(after !== undefined, (q) => q.where(afterCursor(rank, '<')))
+        .orderBy('rank', 'desc')
+        .orderBy('p.id')
+        .limit(plan.fetch)
+        .$castTo<HitRow>();
+    // Bounded: only the newest matches, read in creation order (pg_posts_created_at_id_idx), are ranked.
+    const newest = matching(document)
+      .select(['p.id', document.as('document')])
+      .orderBy('p.created_at', 'desc')
+      .orderBy('p.id', 'desc')
+      .limit(plan.candidates);
+    const candidateRank = fullText.rank(sql.ref('p.document'), tsquery);
+    return kysely
+      .selectFrom(newest.as('p'))
+      .select(['p.id', candidateRank.as('rank')])
+      .$if(after !== undefined, (q) => q.where(afterCursor(candidateRank, '<')))
+      .orderBy('rank', 'desc')
+      .orderBy('p.id')
+      .limit(plan.fetch)
+      .$castTo<HitRow>();
+  }
+  const hits = readsRum(plan, ranking) ? rumHits(ranking.operatorSchema) : rankedHits();
+
   const text = sql<string>`${sql.ref('p.title')} || ' ' || COALESCE(${sql.ref('p.content')}, '')`;
   const snippet = plan.highlight
     ? fullText.headline(plan.language, text, tsquery)
     : sql<string>`left(${text}, ${PLAIN_SNIPPET_LENGTH}::int)`;
-  // Ranked in a subquery that reads only posts (and the few soft-deleted users); the page's rows then
-  // get their author and snippet, so ts_headline runs for one page, not for every match.
-  const hits = kysely
-    .selectFrom('pg_posts as p')
-    .select(['p.id', rank.as('rank')])
-    .where(fullText.matches(document, tsquery))
-    .where('p.deleted_at', 'is', null)
-    .where(authorIsLive)
-    .$if(!plan.includeUnpublished, (q) => q.where('p.published', '=', true))
-    .$if(plan.authorId !== undefined, (q) => q.where('p.authorId', '=', plan.authorId as string))
-    .$if(after !== undefined, (q) =>
-      q.where((eb) =>
-        eb.or([
-          eb(rank, '<', after?.rank as number),
-          eb.and([eb(rank, '=', after?.rank as number), eb('p.id', '>', after?.id as string)]),
-        ]),
-      ),
-    )
-    .orderBy('rank', 'desc')
-    .orderBy('p.id')
-    .limit(plan.fetch);
-  return kysely
-    .selectFrom(hits.as('hit'))
-    .innerJoin('pg_posts as p', 'p.id', 'hit.id')
-    .innerJoin('pg_users as u', 'u.id', 'p.authorId')
-    .select(postColumns)
-    .select(['u.name as authorName', 'hit.rank', snippet.as('snippet')])
-    .orderBy('hit.rank', 'desc')
-    .orderBy('p.id');
+  const byDistance = readsRum(plan, ranking);
+  return (
+    kysely
+      .selectFrom(hits.as('hit'))
+      .innerJoin('pg_posts as p', 'p.id', 'hit.id')
+      .$if(plan.columns.includes('authorName'), (q) => q.innerJoin('pg_users as u', 'u.id', 'p.authorId'))
+      .select(plan.columns.map((column) => columnSelections[column]) as never)
+      .select('hit.rank')
+      .$if(plan.snippet, (q) => q.select(snippet.as('snippet')))
+      // The page's last distance is the next page's cursor; not part of the hit.
+      .$if(byDistance, (q) => q.select('hit.distance'))
+      .$if(byDistance, (q) => q.orderBy('hit.distance'))
+      .$if(!byDistance, (q) => q.orderBy('hit.rank', 'desc'))
+      .orderBy('p.id')
+  );
 }
 
 /**
- * The compiled search for the plan's shape (configuration, mode, filters, highlighting), with
- * placeholders for the text, author, cursor and page size; compiled once per shape.
+ * The compiled search for the plan's shape (ranking, configuration, mode, filters, columns, snippet),
+ * with placeholders for the text, author, cursor, candidates and page size; compiled once per shape.
  */
-function searchTemplate(kysely: Kysely<DB>, queries: QueryCache, plan: SearchPlan) {
+function searchTemplate(kysely: Kysely<DB>, queries: QueryCache, plan: SearchPlan, ranking: SearchRanking) {
   const shape = [
+    ranking.index === 'rum' ? ranking.operatorSchema : 'gin',
     plan.language,
     plan.mode,
-    plan.highlight,
+    plan.snippet && plan.highlight,
+    plan.snippet,
+    plan.columns,
+    plan.candidates !== undefined,
     plan.includeUnpublished,
     plan.authorId !== undefined,
     plan.after !== undefined,
@@ -177,14 +284,21 @@ function searchTemplate(kysely: Kysely<DB>, queries: QueryCache, plan: SearchPla
   return queries.template(
     `posts.search ${JSON.stringify(shape)}`,
     () =>
-      searchQuery(kysely, {
-        ...plan,
-        text: placeholder('text'),
-        fetch: placeholder<number>('fetch'),
-        authorId: plan.authorId === undefined ? undefined : placeholder('authorId'),
-        after:
-          plan.after === undefined ? undefined : { rank: placeholder<number>('rank'), id: placeholder('id') },
-      }),
+      searchQuery(
+        kysely,
+        {
+          ...plan,
+          text: placeholder('text'),
+          fetch: placeholder<number>('fetch'),
+          candidates: plan.candidates === undefined ? undefined : placeholder<number>('candidates'),
+          authorId: plan.authorId === undefined ? undefined : placeholder('authorId'),
+          after:
+            plan.after === undefined
+              ? undefined
+              : { kind: plan.after.kind, value: placeholder<number>('value'), id: placeholder('id') },
+        },
+        ranking,
+      ),
     // Unnamed: a generic plan cannot see the search text (see `unnamed`).
     { prepare: false },
   );
@@ -192,29 +306,41 @@ function searchTemplate(kysely: Kysely<DB>, queries: QueryCache, plan: SearchPla
 
 export async function searchPosts(
   kysely: Kysely<DB>,
-  cache: ConfigurationCache,
+  context: SearchContext,
   queries: QueryCache,
   run: RunCompiled,
   text: string,
   options: SearchOptions,
-): Promise<Page<PostSearchHit>> {
+): Promise<Page<SearchHit>> {
   const plan = planSearch(text, options);
   return withDatabaseErrors(async () => {
-    await checkLanguage(kysely, cache, plan.language);
+    await checkLanguage(context, kysely, plan.language);
+    const ranking = await context.ranking(kysely);
+    const kind = cursorKind(plan, ranking);
+    if (plan.after !== undefined && plan.after.kind !== kind)
+      throw new ValidationError([
+        { field: 'after', message: 'is a cursor of a search ranked another way: start from the first page' },
+      ]);
     // Prefix mode rewrites the text into its own tsquery syntax, so it is compiled each time.
     const query =
       plan.mode === 'prefix'
-        ? unnamed(searchQuery(kysely, plan).compile())
-        : searchTemplate(kysely, queries, plan).fill<PostSearchHit>({
+        ? unnamed(searchQuery(kysely, plan, ranking).compile())
+        : searchTemplate(kysely, queries, plan, ranking).fill<SearchHit & { distance: number | null }>({
             text: fullText.checkedText(plan.text),
             fetch: plan.fetch,
+            candidates: plan.candidates,
             authorId: plan.authorId,
-            rank: plan.after?.rank,
+            value: plan.after?.value,
             id: plan.after?.id,
           });
     const { rows } = await run(query);
-    const items = rows.slice(0, plan.limit) as PostSearchHit[];
+    const items = rows.slice(0, plan.limit) as unknown as (SearchHit & { distance?: number | null })[];
     const last = items.at(-1);
-    return { items, nextCursor: rows.length > plan.limit && last ? encodeCursor(last) : undefined };
+    const nextCursor =
+      rows.length > plan.limit && last
+        ? packCursor([kind, kind === 'rum' ? last.distance : last.rank, last.id])
+        : undefined;
+    for (const item of items) delete item.distance;
+    return { items, nextCursor };
   });
 }

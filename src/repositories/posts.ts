@@ -29,12 +29,8 @@ import {
   metadataFilterSchema,
 } from './post-metadata-input.js';
 import { containmentDocuments, matchesMetadata, metadataAfter, metadataShape } from './post-metadata-sql.js';
-import {
-  type ConfigurationCache,
-  type PostSearchHit,
-  type SearchOptions,
-  searchPosts,
-} from './post-search.js';
+import { type SearchContext, type SearchHit, type SearchOptions, searchPosts } from './post-search.js';
+import type { SearchColumn } from './post-search-input.js';
 import { createManyPosts } from './posts-create-many.js';
 import {
   type CreatePostInput,
@@ -133,8 +129,12 @@ export interface PostsRepository {
    * Full-text search over title and content: ranked published posts (unless includeUnpublished) with
    * the author's name and a highlighted snippet. `mode` is websearch (default: quotes, or, -word), plain,
    * phrase or prefix (type-ahead). Whatever a person types is safe; it never causes a syntax error.
+   * `columns` and `snippet: false` return less; `candidates` bounds the ranking where there is no RUM index.
    */
-  search(query: string, options?: SearchOptions): Promise<Page<PostSearchHit>>;
+  search<const C extends SearchColumn = SearchColumn, const S extends boolean = true>(
+    query: string,
+    options?: SearchOptions<C, S>,
+  ): Promise<Page<SearchHit<C, S>>>;
 }
 
 /** A post is visible when neither it nor its author is soft-deleted. */
@@ -206,7 +206,7 @@ interface PageCondition {
 
 export function postsRepository(
   kysely: Kysely<DB>,
-  configurations: ConfigurationCache = {},
+  search: SearchContext,
   queries: QueryCache = new QueryCache(),
   run: RunCompiled = (query) => kysely.executeQuery(query),
 ): PostsRepository {
@@ -391,7 +391,8 @@ export function postsRepository(
       return updateVisible(id, { metadata: metadataAfter(data) });
     },
 
-    search: (text, options = {}) => searchPosts(kysely, configurations, queries, run, text, options),
+    search: ((text: string, options: SearchOptions = {}) =>
+      searchPosts(kysely, search, queries, run, text, options)) as PostsRepository['search'],
 
     async update(id, patch) {
       const data = validate(updatePostSchema, patch);

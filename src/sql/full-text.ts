@@ -233,6 +233,30 @@ export function matches(vector: Expression<string>, query: Expression<string>): 
 }
 
 /**
+ * The `rum` extension's distance between a document and a query (its `<=>`): smaller is a better match.
+ * Ordering by it reads the matches from a RUM index (`USING rum (… rum_tsvector_ops)`) best first,
+ * without ranking every match. `schema` is the extension's, since the operator may be off the search
+ * path; an identifier, not a value.
+ *
+ * @example
+ * db.kysely.selectFrom('pg_posts as p').select('p.id')
+ *   .where(fullText.matches(sql.ref('p.search_vector'), query))
+ *   .orderBy(fullText.rumDistance(sql.ref('p.search_vector'), query)).limit(20)
+ *
+ * The generated SQL (PostgreSQL):
+ * ```sql
+ * ("p"."search_vector" OPERATOR("public".<=>) websearch_to_tsquery($1::regconfig, $2))
+ * ```
+ */
+export function rumDistance(
+  vector: Expression<string>,
+  query: Expression<string>,
+  schema = 'public',
+): RawBuilder<number> {
+  return sql<number>`(${vector} OPERATOR(${sql.id(schema)}.<=>) ${query})`;
+}
+
+/**
  * How `rank` scores; every field is optional.
  *
  * @example

@@ -220,6 +220,7 @@ describe('health', () => {
     expect(report.pool.total).toBeGreaterThanOrEqual(1);
     expect(report.pool.waiting).toBe(0);
     expect(report.pgbouncer).toBe(false);
+    expect(['rum', 'gin']).toContain(report.search?.index);
   });
 
   it('reports an unreachable server without throwing and without the password', async () => {
@@ -230,6 +231,7 @@ describe('health', () => {
     const report = await unreachable.health();
     expect(report.ok).toBe(false);
     expect(report.error).toMatch(/ECONNREFUSED/);
+    expect(report.search).toBeUndefined();
     expect(JSON.stringify(report)).not.toContain('Hidden-Pa55');
   });
 });

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { SPEC_USER_SUMMARY_SQL } from '../../scripts/lib/spec-queries.js';
 import { parseConnectionUrl } from '../../src/config/connection-url.js';
 import { ConfigError } from '../../src/errors/classes.js';
 import { MIGRATIONS_DIR, migrate } from '../../src/migrate/migrate.js';
+import { rumExtensionSchema } from '../../src/migrate/rum-extension.js';
 import { settingsFor } from '../support/connection-settings.js';
 import { queryOnce } from '../support/query-once.js';
 import { schemaSnapshot } from '../support/schema-snapshot.js';
@@ -26,6 +28,16 @@ const countBefore = (name: string) => migrationFiles.findIndex((file) => file.in
 const fileOf = (name: string) => migrationFiles[countBefore(name)] as string;
 /** The helper the concurrent-index migrations build with. */
 const concurrentIndexSource = readFile(join(MIGRATIONS_DIR, '../src/migrate/concurrent-index.ts'), 'utf8');
+
+/** Whether the server has the rum extension (CI's PostgreSQL 15 run must: TEST_EXPECT_RUM=1). */
+async function rumAvailable(url: string): Promise<boolean> {
+  const [row] = await query<{ available: boolean }>(
+    url,
+    "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'rum') AS available",
+  );
+  if (process.env.TEST_EXPECT_RUM === '1') expect(row?.available).toBe(true);
+  return row?.available === true;
+}
 
 describe('migrations up, down to zero, up again', () => {
   let url: string;
@@ -106,6 +118,10 @@ describe('migrations up, down to zero, up again', () => {
         'CREATE UNIQUE INDEX pg_roles_pkey ON public.pg_roles USING btree (id)',
         'CREATE UNIQUE INDEX pg_users_email_active_key ON public.pg_users USING btree (lower(email)) WHERE (deleted_at IS NULL)',
         'CREATE UNIQUE INDEX pg_users_pkey ON public.pg_users USING btree (id)',
+        // Where the server has the rum extension (index-posts-search-vector-rum).
+        ...((await rumAvailable(url))
+          ? ['CREATE INDEX pg_posts_search_vector_rum_idx ON public.pg_posts USING rum (search_vector)']
+          : []),
       ].sort(),
     );
   });
@@ -369,6 +385,69 @@ describe('the stored search vector', () => {
     expect(columns.filter((column) => column.includes('search_vector'))).toEqual([]);
     expect(triggers.join('\n')).not.toContain('search_vector');
     expect(functions.join('\n')).not.toContain('search_vector');
+  });
+});
+
+describe('the RUM search index', () => {
+  const rumMigration = '_index-posts-search-vector-rum';
+  const RUM_STATE = `SELECT (SELECT pg_get_indexdef(i.indexrelid) || CASE WHEN i.indisvalid THEN '' ELSE ' INVALID' END
+                        FROM pg_index i WHERE i.indexrelid = to_regclass('public.pg_posts_search_vector_rum_idx')) AS index,
+                     EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'rum') AS installed,
+                     EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'rum') AS available`;
+  const rumState = async (url: string) =>
+    (await query<{ index: string | null; installed: boolean; available: boolean }>(url, RUM_STATE))[0];
+
+  it('is built where the server has the rum extension, and goes down with the extension it installed', async () => {
+    const url = await emptyDatabase();
+    await migrate(settingsFor(url), { direction: 'up' });
+    const up = await rumState(url);
+    expect(up?.available).toBe(await rumAvailable(url));
+    expect(up).toEqual(
+      up?.available
+        ? {
+            index: 'CREATE INDEX pg_posts_search_vector_rum_idx ON public.pg_posts USING rum (search_vector)',
+            installed: true,
+            available: true,
+          }
+        : { index: null, installed: false, available: false },
+    );
+    await migrate(settingsFor(url), { direction: 'down', count: 1 });
+    expect(await rumState(url)).toEqual({ index: null, installed: false, available: up?.available });
+  });
+
+  it('keeps an extension someone else installed', async () => {
+    const url = await emptyDatabase();
+    await migrate(settingsFor(url), { direction: 'up', count: countBefore(rumMigration) });
+    const before = await rumState(url);
+    if (!before?.available) {
+      // Nothing to keep here: the migration must then build nothing and leave the database as it was.
+      await migrate(settingsFor(url), { direction: 'up' });
+      expect(await rumState(url)).toEqual(before);
+      return;
+    }
+    await query(url, 'CREATE EXTENSION rum');
+    await migrate(settingsFor(url), { direction: 'up' });
+    expect((await rumState(url))?.index).toContain('USING rum');
+    await migrate(settingsFor(url), { direction: 'down', count: 1 });
+    expect(await rumState(url)).toEqual({ index: null, installed: true, available: true });
+  });
+
+  it('installs nothing as a role that may not create the extension', async () => {
+    const url = await emptyDatabase();
+    const role = `rum_${randomBytes(4).toString('hex')}`;
+    await query(url, `CREATE ROLE ${role} LOGIN PASSWORD 'rum-test'`);
+    const asRole = new URL(url);
+    asRole.username = role;
+    asRole.password = 'rum-test';
+    const client = new pg.Client({ connectionString: asRole.toString() });
+    try {
+      await client.connect();
+      expect(await rumExtensionSchema(client, 'public')).toBeUndefined();
+      expect((await rumState(url))?.installed).toBe(false);
+    } finally {
+      await client.end();
+      await query(url, `DROP ROLE ${role}`);
+    }
   });
 });
 
