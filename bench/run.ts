@@ -63,6 +63,13 @@ import {
 } from './replica-cases.js';
 import { describeSearchDesignCost, measureSearchDesignCost } from './search-cost.js';
 import {
+  compareRanks,
+  describeSearchRanking,
+  openSearchRankingBench,
+  searchRankingCaseName,
+  searchRankingCases,
+} from './search-ranking-cases.js';
+import {
   checkTelemetry,
   describeTelemetry,
   metricCollectionMs,
@@ -240,7 +247,8 @@ async function measureOperations(
     POSTGRES_POOL_MAX: String(POOL_SIZE),
     DATABASE_LOG_LEVEL: 'error',
   });
-  const db = createDatabase(config);
+  // GIN, as the hand-written statements rank: the RUM path has a step of its own (search-ranking-cases.ts).
+  const db = createDatabase(config, { searchIndex: 'gin' });
   const pool = createPgPool(config.pooled, { max: POOL_SIZE });
   // The server ends idle connections when the run stops it; that is not an error of the run.
   pool.on('error', () => undefined);
@@ -283,6 +291,44 @@ async function measureOperations(
   } finally {
     await pool.end();
     await db.disconnect();
+  }
+}
+
+/** The search-ranking cases on the seeded bench database `url`, where it has the RUM index. */
+async function measureSearchRanking(
+  url: string,
+  options: Options,
+  suite: SuiteOptions,
+  selected: (name: string) => boolean,
+): Promise<Step> {
+  const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
+  let fixtures: Awaited<ReturnType<typeof pickFixtures>>;
+  try {
+    fixtures = await pickFixtures(pool, Math.max(...options.concurrencies));
+  } finally {
+    await pool.end();
+  }
+  const dataset = { users: options.users, posts: options.users * options.postsPerUser };
+  const bench = await openSearchRankingBench(url, POOL_SIZE);
+  try {
+    if (bench.missing !== undefined) {
+      const note = `search ranking: not measured, no RUM path on this server (${bench.missing}); run it with --url on a server that has the rum extension`;
+      console.log(note);
+      return { cases: [], postgresVersion: await serverVersion(url), dataset, notes: [note] };
+    }
+    const cases = searchRankingCases(bench, fixtures).filter((c) => selected(c.name));
+    const comparisons = await compareRanks(bench);
+    const results = await runSuite(cases, suite, (result) =>
+      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+    );
+    return {
+      cases: results.cases,
+      postgresVersion: await serverVersion(url),
+      dataset,
+      notes: describeSearchRanking(results.cases, comparisons),
+    };
+  } finally {
+    await bench.close();
   }
 }
 
@@ -407,7 +453,8 @@ async function main(): Promise<void> {
   const runLargeData = Object.values(LARGE_DATA_CASE_NAMES).some(selected);
   const wantReplicas = Object.values(REPLICA_CASE_NAMES).some(selected);
   const runTelemetry = Object.values(TELEMETRY_CASE_NAMES).some(selected);
-  if (!runOperations && !runLargeData && !wantReplicas && !runTelemetry) {
+  const runSearchRanking = selected(searchRankingCaseName({ search: { ...searchWord(), matches: 0 } }));
+  if (!runOperations && !runLargeData && !wantReplicas && !runTelemetry && !runSearchRanking) {
     console.error(`--only ${JSON.stringify(options.only)}: no case's name contains it\n${usage}`);
     process.exit(2);
   }
@@ -436,9 +483,10 @@ async function main(): Promise<void> {
     const url = await createBenchDatabase(adminUrl);
     try {
       // Without the other cases, the replica cases need only the users they read.
-      const postsPerUser = runOperations || runTelemetry ? options.postsPerUser : 0;
+      const postsPerUser = runOperations || runTelemetry || runSearchRanking ? options.postsPerUser : 0;
       const seedSeconds = await migrateAndSeed(url, options.users, postsPerUser, options.seed);
       if (runOperations) steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
+      if (runSearchRanking) steps.push(await measureSearchRanking(url, options, suite, selected));
       if (runLargeData) await largeData(adminUrl, await serverVersion(adminUrl));
       if (runTelemetry) steps.push(await measureTelemetry(url, options, suite, selected));
       if (runReplicas && options.replicaUrl !== undefined) {
@@ -458,15 +506,16 @@ async function main(): Promise<void> {
       await dropBenchDatabase(adminUrl);
     }
   } else {
-    if (runOperations || runLargeData || runTelemetry) {
+    if (runOperations || runLargeData || runTelemetry || runSearchRanking) {
       // Durable, as production is: every commit waits for its WAL flush, in both variants alike.
       const server = await startThrowAwayServer({ durable: true });
       try {
         let url: string | undefined;
-        if (runOperations || runTelemetry) {
+        if (runOperations || runTelemetry || runSearchRanking) {
           url = await createBenchDatabase(server.url('postgres'));
           const seedSeconds = await migrateAndSeed(url, options.users, options.postsPerUser, options.seed);
           if (runOperations) steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
+          if (runSearchRanking) steps.push(await measureSearchRanking(url, options, suite, selected));
         }
         if (runLargeData)
           await largeData(server.url('postgres'), await serverVersion(server.url('postgres')));

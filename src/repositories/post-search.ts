@@ -204,11 +204,20 @@ export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan, ranking: Searc
   function rumHits(operatorSchema: string) {
     const vector = sql<string>`${sql.ref('p.search_vector')}`;
     const distance = fullText.rumDistance(vector, tsquery, operatorSchema);
-    return matching(vector)
-      .select(['p.id', fullText.rank(vector, tsquery).as('rank'), distance.as('distance')])
+    // By the distance alone, which the index returns in order (a second key would make the planner
+    // rank every match instead); WITH TIES brings the whole last tie, which is then ordered by id and
+    // cut, so that pages continue by (distance, id) exactly.
+    const nearest = matching(vector)
+      .select(['p.id', distance.as('distance')])
       .$if(after !== undefined, (q) => q.where(afterCursor(distance, '>')))
       .orderBy(distance)
-      .orderBy('p.id')
+      .modifyEnd(sql`fetch next ${plan.fetch} rows with ties`);
+    // ts_rank for the page alone, in the outer query.
+    return kysely
+      .selectFrom(nearest.as('n'))
+      .select(['n.id', sql<null>`NULL::real`.as('rank'), 'n.distance'])
+      .orderBy('n.distance')
+      .orderBy('n.id')
       .limit(plan.fetch)
       .$castTo<HitRow>();
   }
@@ -254,7 +263,8 @@ export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan, ranking: Searc
       .innerJoin('pg_posts as p', 'p.id', 'hit.id')
       .$if(plan.columns.includes('authorName'), (q) => q.innerJoin('pg_users as u', 'u.id', 'p.authorId'))
       .select(plan.columns.map((column) => columnSelections[column]) as never)
-      .select('hit.rank')
+      .$if(!byDistance, (q) => q.select('hit.rank'))
+      .$if(byDistance, (q) => q.select(fullText.rank(sql.ref('p.search_vector'), tsquery).as('rank')))
       .$if(plan.snippet, (q) => q.select(snippet.as('snippet')))
       // The page's last distance is the next page's cursor; not part of the hit.
       .$if(byDistance, (q) => q.select('hit.distance'))
