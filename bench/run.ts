@@ -22,6 +22,7 @@
  *                    [--url URL [--replica-url URL]] [--only TEXT (cases whose name contains it)] [--check]
  *                    [--stream-rows 2000000] [--load-rows 1000000] [--duplicate-at 500000]
  */
+import { readdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,7 +33,7 @@ import { seedDatabase } from '../scripts/lib/seed/index.js';
 import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { createDatabase } from '../src/database/database.js';
-import { migrate } from '../src/migrate/migrate.js';
+import { MIGRATIONS_DIR, migrate } from '../src/migrate/migrate.js';
 import { connectClient, createPgPool } from '../src/pool/connect.js';
 import { benchCases, caseNames } from './cases.js';
 import { checkSameResults, checkSameSql } from './checks.js';
@@ -191,7 +192,11 @@ async function migrateAndSeed(
   postsPerUser: number,
   seed: number,
 ): Promise<number> {
-  await migrate(parseConnectionUrl(url, '--url'), { direction: 'up' });
+  const connection = parseConnectionUrl(url, '--url');
+  // The RUM index is built after the seed, as on a live table: kept up row by row it slows the load.
+  const beforeRum = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).sort();
+  const rumAt = beforeRum.findIndex((file) => file.includes('index-posts-search-vector-rum'));
+  await migrate(connection, { direction: 'up', ...(rumAt >= 0 ? { count: rumAt } : {}) });
   console.log(
     `seeding ${users.toLocaleString('en-US')} users, ${(users * postsPerUser).toLocaleString('en-US')} posts`,
   );
@@ -209,6 +214,11 @@ async function migrateAndSeed(
   });
   const seedSeconds = (performance.now() - seedStarted) / 1000;
   console.log(`seeded in ${seedSeconds.toFixed(1)} s`);
+  const rest = performance.now();
+  await migrate(connection, { direction: 'up' });
+  console.log(
+    `the remaining migrations (the RUM index, where the server has rum) in ${((performance.now() - rest) / 1000).toFixed(1)} s`,
+  );
   return seedSeconds;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The search-ranking step: `posts.search` reading its page from the RUM index against the same search
- * ranking every match through GIN, and GIN ranking only the newest candidates; then how RUM's order
+ * ranking every match through GIN, and GIN ranking only the first candidates the index finds; then how RUM's order
  * compares with `ts_rank`'s on the top 20 of several queries (one word, several words, a phrase).
  *
  * It needs the RUM index in the bench database, so a server with the rum extension: e.g.
@@ -15,9 +15,9 @@ import type { BenchCase, CaseResult } from './harness/types.js';
 
 export const RUM = 'layer, RUM';
 export const GIN = 'layer, GIN';
-/** How many of the newest matches the bounded variant ranks. */
+/** How many matches the bounded variant ranks: the first the index finds. */
 export const CANDIDATES = 1000;
-export const GIN_BOUNDED = `layer, GIN, newest ${CANDIDATES.toLocaleString('en-US')}`;
+export const GIN_BOUNDED = `layer, GIN, first ${CANDIDATES.toLocaleString('en-US')} found`;
 /** The issue's target: the RUM path at least this many times the GIN path's throughput at concurrency 1. */
 export const RUM_MIN_RATIO = 5;
 const PAGE = 20;
@@ -168,7 +168,7 @@ export function describeSearchRanking(
   const notes = [
     `search ranking: two database objects on the same database: ${RUM} (the default, which found the ` +
       `RUM index) and ${GIN} (searchIndex: 'gin', ranking every match by ts_rank); ${GIN_BOUNDED} ranks ` +
-      `only the newest ${CANDIDATES.toLocaleString('en-US')} matches (candidates: ${CANDIDATES}); a page ` +
+      `only the first ${CANDIDATES.toLocaleString('en-US')} matches the index finds (candidates: ${CANDIDATES}); a page ` +
       `of ${PAGE} with snippets; target: ${RUM} ≥ ${RUM_MIN_RATIO}× ${GIN} at concurrency 1`,
   ];
   for (const result of cases) {
@@ -179,8 +179,8 @@ export function describeSearchRanking(
     if (rum === undefined || gin === undefined || bounded === undefined) continue;
     notes.push(
       `search ranking, concurrency ${result.concurrency}: p50 ${rum.toFixed(2)} ms through RUM, ` +
-        `${gin.toFixed(2)} ms ranking every match through GIN, ${bounded.toFixed(2)} ms ranking the newest ` +
-        `${CANDIDATES.toLocaleString('en-US')}`,
+        `${gin.toFixed(2)} ms ranking every match through GIN, ${bounded.toFixed(2)} ms ranking the first ` +
+        `${CANDIDATES.toLocaleString('en-US')} found`,
     );
   }
   for (const c of comparisons) {

@@ -51,9 +51,11 @@ export interface SearchOptions<C extends SearchColumn = SearchColumn, S extends 
   /** The hit's fields (default: every post field and `authorName`); `id` and `rank` always come. */
   columns?: readonly C[];
   /**
-   * Rank only the newest `candidates` matches (1–100,000) instead of every match: bounded work for
-   * common words where no RUM index ranks from the index, at the price of older posts never showing.
-   * Without RUM only; where search ranks through RUM it is already bounded and this changes nothing.
+   * Rank only the first `candidates` matches (1–100,000) the index finds, in the table's storage order
+   * (where rows sit on disk: mostly oldest first), instead of every match: bounded work for common words
+   * where no RUM index ranks, at the price of better matches beyond them never showing, and of pages
+   * that may shift when rows move. Where search ranks through RUM it is bounded already and this
+   * changes nothing.
    */
   candidates?: number;
 }

@@ -3,7 +3,7 @@
  * default) it matches the stored document `search_vector`. Where the RUM index is there
  * (search-ranking.ts) a page of matches is read from it best first, by RUM's distance, and carries
  * `ts_rank` as its rank; elsewhere every match found through the GIN index (pg_posts_search_vector_idx) is
- * ranked by `ts_rank`, or only the newest `candidates` of them. Other configurations compute the document
+ * ranked by `ts_rank`, or only the first `candidates` of them the index finds. Other configurations compute the document
  * on the fly. Soft-deleted posts and posts of soft-deleted authors never appear. Pages continue by
  * (rank, id), or (distance, id) through RUM, with an opaque cursor.
  */
@@ -130,7 +130,7 @@ export interface SearchPlan {
   highlight: boolean;
   /** The columns asked for, `id` first, each once. */
   columns: readonly SearchColumn[];
-  /** Rank only this many of the newest matches (GIN only). */
+  /** Rank only the first this many matches the index finds (GIN only). */
   candidates: number | undefined;
   authorId: string | undefined;
   includeUnpublished: boolean;
@@ -234,15 +234,14 @@ export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan, ranking: Searc
         .orderBy('p.id')
         .limit(plan.fetch)
         .$castTo<HitRow>();
-    // Bounded: only the newest matches, read in creation order (pg_posts_created_at_id_idx), are ranked.
-    const newest = matching(document)
+    // Bounded: the first matches the index finds, in storage order, are the only ones read and ranked.
+    // An order of our own (newest first) would read every match to sort them, the cost this avoids.
+    const firstFound = matching(document)
       .select(['p.id', document.as('document')])
-      .orderBy('p.created_at', 'desc')
-      .orderBy('p.id', 'desc')
       .limit(plan.candidates);
     const candidateRank = fullText.rank(sql.ref('p.document'), tsquery);
     return kysely
-      .selectFrom(newest.as('p'))
+      .selectFrom(firstFound.as('p'))
       .select(['p.id', candidateRank.as('rank')])
       .$if(after !== undefined, (q) => q.where(afterCursor(candidateRank, '<')))
       .orderBy('rank', 'desc')

@@ -366,25 +366,30 @@ describe('search without the extras', () => {
 });
 
 describe('bounded ranking (candidates)', () => {
-  it('ranks only the newest matches where GIN ranks, and changes nothing where RUM does', async () => {
+  it('ranks only the first matches found where GIN ranks, and changes nothing where RUM does', async () => {
     const rum = (await db.health()).search?.index === 'rum';
-    const older = await db.posts.create({
+    const better = await db.posts.create({
       title: 'Okapi okapi okapi',
       content: 'okapi okapi okapi okapi',
       published: true,
       authorId: author.id,
     });
-    const newer = await db.posts.create({
+    const worse = await db.posts.create({
       title: 'A note',
       content: 'an okapi was seen',
       published: true,
       authorId: author.id,
     });
     const full = await db.posts.search('okapi');
-    expect(full.items.map((hit) => hit.id)).toEqual([older.id, newer.id]);
-    const bounded = await db.posts.search('okapi', { candidates: 1 });
-    expect(bounded.items.map((hit) => hit.id)).toEqual(rum ? [older.id, newer.id] : [newer.id]);
+    expect(full.items.map((hit) => hit.id)).toEqual([better.id, worse.id]);
+    // Which one the index finds first depends on where the rows sit; only one of them is ranked.
+    const bounded = (await db.posts.search('okapi', { candidates: 1 })).items.map((hit) => hit.id);
+    if (rum) expect(bounded).toEqual([better.id, worse.id]);
+    else {
+      expect(bounded).toHaveLength(1);
+      expect([better.id, worse.id]).toContain(bounded[0]);
+    }
     const both = await db.posts.search('okapi', { candidates: 2 });
-    expect(both.items.map((hit) => hit.id)).toEqual([older.id, newer.id]);
+    expect(both.items.map((hit) => hit.id)).toEqual([better.id, worse.id]);
   });
 });
