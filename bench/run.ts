@@ -34,6 +34,7 @@ import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { createDatabase } from '../src/database/database.js';
 import { MIGRATIONS_DIR, migrate } from '../src/migrate/migrate.js';
+import { RUM_INDEX } from '../src/migrate/rum-extension.js';
 import { connectClient, createPgPool } from '../src/pool/connect.js';
 import { benchCases, caseNames } from './cases.js';
 import { checkSameResults, checkSameSql } from './checks.js';
@@ -193,10 +194,24 @@ async function migrateAndSeed(
   seed: number,
 ): Promise<number> {
   const connection = parseConnectionUrl(url, '--url');
-  // The RUM index is built after the seed, as on a live table: kept up row by row it slows the load.
-  const beforeRum = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).sort();
-  const rumAt = beforeRum.findIndex((file) => file.includes('index-posts-search-vector-rum'));
-  await migrate(connection, { direction: 'up', ...(rumAt >= 0 ? { count: rumAt } : {}) });
+  await migrate(connection, { direction: 'up' });
+  // The RUM index, kept up row by row, slows the load many times over: it is taken away for the seed,
+  // then its migration runs again on the loaded table, as on a live one.
+  const files = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).sort();
+  const rumMigrationsBack =
+    files.length - files.findIndex((file) => file.includes('index-posts-search-vector-rum'));
+  const admin = createPgPool(connection, { max: 1 });
+  let dropped = false;
+  try {
+    const { rows } = await admin.query<{ present: boolean }>(
+      'SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present',
+      [`public.${RUM_INDEX}`],
+    );
+    dropped = rows[0]?.present === true;
+    if (dropped) await admin.query(`DROP INDEX public.${RUM_INDEX}`);
+  } finally {
+    await admin.end();
+  }
   console.log(
     `seeding ${users.toLocaleString('en-US')} users, ${(users * postsPerUser).toLocaleString('en-US')} posts`,
   );
@@ -214,11 +229,14 @@ async function migrateAndSeed(
   });
   const seedSeconds = (performance.now() - seedStarted) / 1000;
   console.log(`seeded in ${seedSeconds.toFixed(1)} s`);
-  const rest = performance.now();
-  await migrate(connection, { direction: 'up' });
-  console.log(
-    `the remaining migrations (the RUM index, where the server has rum) in ${((performance.now() - rest) / 1000).toFixed(1)} s`,
-  );
+  if (dropped) {
+    const started = performance.now();
+    await migrate(connection, { direction: 'down', count: rumMigrationsBack });
+    await migrate(connection, { direction: 'up' });
+    console.log(
+      `the RUM migration again, on the seeded table, in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
   return seedSeconds;
 }
 
@@ -326,7 +344,7 @@ async function measureSearchRanking(
       console.log(note);
       return { cases: [], postgresVersion: await serverVersion(url), dataset, notes: [note] };
     }
-    const cases = searchRankingCases(bench, fixtures).filter((c) => selected(c.name));
+    const cases = searchRankingCases(bench, fixtures, dataset.posts).filter((c) => selected(c.name));
     const comparisons = await compareRanks(bench);
     const results = await runSuite(cases, suite, (result) =>
       console.log(`measured ${result.case} at concurrency ${result.concurrency}`),

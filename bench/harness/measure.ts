@@ -199,7 +199,8 @@ function summarizeCase(
     ...get(name),
     ratioToBaseline: get(name).opsPerSecond / baselineOps,
   }));
-  const targets = c.targets.map((t): TargetResult => {
+  const applying = c.targets.filter((t) => t.concurrency === undefined || t.concurrency === o.concurrency);
+  const targets = applying.map((t): TargetResult => {
     const p50Ratio = get(t.subject).latencyMs.p50 / get(t.baseline).latencyMs.p50;
     if (t.kind === 'cpu') {
       const ratio = get(t.subject).cpuMicrosPerOp / get(t.baseline).cpuMicrosPerOp;

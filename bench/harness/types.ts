@@ -26,6 +26,8 @@ export interface ThroughputTarget {
   subject: string;
   /** Minimum subject/baseline throughput ratio (ops/s ÷ ops/s). */
   minRatio: number;
+  /** Judged at this concurrency only (default: at every one the suite measures). */
+  concurrency?: number;
 }
 
 /**
@@ -40,6 +42,8 @@ export interface CpuTarget {
   subject: string;
   /** Maximum subject/baseline ratio of client CPU per operation (µs/op ÷ µs/op). */
   maxRatio: number;
+  /** Judged at this concurrency only (default: at every one the suite measures). */
+  concurrency?: number;
 }
 
 export type Target = ThroughputTarget | CpuTarget;

@@ -200,6 +200,28 @@ describe('measureCase', () => {
     expect(result.targets.map((t) => t.pass)).toEqual([true, true]);
   });
 
+  it('judges a target with a concurrency at that concurrency alone', async () => {
+    const at = (concurrency: number) =>
+      onFakeClock(() =>
+        measureCase(
+          {
+            name: 'one concurrency',
+            variants: [
+              { name: 'baseline', run: () => sleep(20) },
+              { name: 'subject', run: () => sleep(10) },
+            ],
+            targets: [{ baseline: 'baseline', subject: 'subject', minRatio: 5, concurrency: 1 }],
+          },
+          { concurrency, warmupMs: 0, sliceMs: 100, rounds: 1 },
+        ),
+      );
+    const [one, two] = [await at(1), await at(2)];
+    expect(one.targets).toMatchObject([{ ratio: 2, pass: false }]);
+    expect(one.baseline).toBe('baseline');
+    expect(two.targets).toEqual([]);
+    expect(two.baseline).toBe('baseline');
+  });
+
   it('judges a CPU target by client CPU per operation, over all rounds and round by round', async () => {
     /** Burns `micros` of this process's CPU, as the routing of a read would. */
     const burn = (micros: number) => {
