@@ -8,10 +8,13 @@
  *
  *   taskset -c 0 node --import tsx scripts/profile-client.ts [--url postgres://…/postgres] [--calls 2000]
  *     [--rounds 7] [--concurrency 10] [--posts 20000] [--only TEXT] [--variant layer|raw] [--drop]
+ *   valgrind --tool=callgrind --instr-atstart=no --smc-check=all-non-file node --import tsx \
+ *     scripts/profile-client.ts --callgrind --rounds 1 --warmup 3000 --calls 500 --variant layer --only 'user by id'
  *
  * The database (`cpu_profile` on the server `--url` names) is created, migrated and seeded on first use and
  * kept for the next run; `--drop` drops it at the end.
  */
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
@@ -29,11 +32,13 @@ const { values: args } = parseArgs({
     database: { type: 'string', default: 'cpu_profile' },
     posts: { type: 'string', default: '20000' },
     calls: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '7' },
     concurrency: { type: 'string', default: '10' },
     only: { type: 'string' },
     variant: { type: 'string' },
     drop: { type: 'boolean', default: false },
+    callgrind: { type: 'boolean', default: false },
   },
 });
 
@@ -163,8 +168,22 @@ function operations(db: Database, pool: pg.Pool, userIds: string[], postIds: str
   };
 }
 
+/**
+ * Under `valgrind --tool=callgrind --instr-atstart=no`, `--callgrind` turns instrumentation on for the
+ * measured calls alone: their instruction count, with start-up and warm-up left out.
+ */
+function callgrind(state: 'on' | 'off'): void {
+  if (args.callgrind)
+    execFileSync('callgrind_control', ['-i', state, String(process.pid)], { stdio: 'ignore' });
+}
+
 /** CPU µs per call of `calls` calls of `fn`, `CONCURRENCY` at a time. */
-async function cpuPerCall(fn: (i: number) => Promise<unknown>, calls: number, offset: number) {
+async function cpuPerCall(
+  fn: (i: number) => Promise<unknown>,
+  calls: number,
+  offset: number,
+  measured = true,
+) {
   let next = 0;
   const worker = async () => {
     while (next < calls) {
@@ -172,9 +191,11 @@ async function cpuPerCall(fn: (i: number) => Promise<unknown>, calls: number, of
       await fn(i);
     }
   };
+  if (measured) callgrind('on');
   const before = process.cpuUsage();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const used = process.cpuUsage(before);
+  if (measured) callgrind('off');
   return (used.user + used.system) / calls;
 }
 
@@ -220,7 +241,7 @@ async function main() {
     for (const op of chosen) {
       const sides = (['layer', 'raw'] as const).filter((side) => !args.variant || side === args.variant);
       // Warm-up: both sides' code optimized, every connection holding its prepared statements.
-      for (const side of sides) await cpuPerCall(op[side], Math.max(CALLS, 1000), 0);
+      for (const side of sides) await cpuPerCall(op[side], Math.max(CALLS, Number(args.warmup)), 0, false);
       const samples: Record<string, number[]> = { layer: [], raw: [] };
       for (let round = 0; round < ROUNDS; round++) {
         for (const side of round % 2 ? [...sides].reverse() : sides) {
