@@ -12,7 +12,8 @@
  *     scripts/profile-client.ts --callgrind --rounds 1 --warmup 3000 --calls 500 --variant layer --only 'user by id'
  *
  * The database (`cpu_profile` on the server `--url` names) is created, migrated and seeded on first use and
- * kept for the next run; `--drop` drops it at the end.
+ * kept for the next run; `--drop` drops it at the end. Runs at the same time on one database each take a
+ * `--slot` of their own (0, 1, …): their soft deletes then touch posts of their own.
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     variant: { type: 'string' },
     drop: { type: 'boolean', default: false },
     callgrind: { type: 'boolean', default: false },
+    slot: { type: 'string', default: '0' },
   },
 });
 
@@ -223,7 +225,8 @@ async function main() {
     );
     const posts = await pool.query<{ id: string }>(
       `SELECT p.id FROM pg_posts p JOIN pg_users u ON u.id = p."authorId"
-        WHERE p.deleted_at IS NULL AND u.deleted_at IS NULL ORDER BY md5(p.id) LIMIT 1000`,
+        WHERE p.deleted_at IS NULL AND u.deleted_at IS NULL ORDER BY md5(p.id) LIMIT 1000 OFFSET $1`,
+      [Number(args.slot) * 1000],
     );
     const postIds = Array.from({ length: CONCURRENCY }, (_, w) =>
       posts.rows.filter((_, index) => index % CONCURRENCY === w).map((row) => row.id),
