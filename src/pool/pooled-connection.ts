@@ -69,6 +69,11 @@ function keepStack(error: DatabaseError): DatabaseError {
   return error;
 }
 
+/** A failed check's cause: the statement's own error, mapped only then. */
+function causeOf(statementError: unknown): DatabaseError | undefined {
+  return statementError === undefined ? undefined : toDatabaseError(statementError);
+}
+
 /**
  * `client.query` in its callback form, wrapped in a promise of our own. pg's promise form keeps every
  * result reachable a little longer, so results survive the young-generation collector: with a page of
@@ -83,14 +88,26 @@ function send(
   statements: PreparedStatements | undefined,
 ): Promise<pg.QueryResult> {
   return new Promise((resolve, reject) => {
-    const done: QueryCallback = (error, result) => {
-      if (!error) resolve(result);
-      else if (error instanceof pg.DatabaseError) nextReadyForQuery(client).then(() => reject(error));
-      else reject(error);
-    };
+    const done = settle(client, resolve, reject);
     if (statements) client.query(statements.query(text, params, done));
     else client.query(text, params as unknown[], done);
   });
+}
+
+/**
+ * pg's callback for `send`. Made by a function rather than as a named closure in `send`: a loader that
+ * keeps function names (tsx) would rename that closure on every statement.
+ */
+function settle(
+  client: pg.PoolClient,
+  resolve: (result: pg.QueryResult) => void,
+  reject: (error: unknown) => void,
+): QueryCallback {
+  return (error, result) => {
+    if (!error) resolve(result);
+    else if (error instanceof pg.DatabaseError) nextReadyForQuery(client).then(() => reject(error));
+    else reject(error);
+  };
 }
 
 export interface PooledConnectionOptions {
@@ -291,13 +308,12 @@ export class PooledConnection implements DatabaseConnection {
   async query(text: string, params: readonly unknown[], prepare: boolean): Promise<pg.QueryResult> {
     const wait = this.#waitMs;
     this.#waitMs = 0;
-    const { report } = this.#options;
     if (this.#lostWith !== undefined) {
       // The server rolled the transaction back when the session ended: there is nothing to roll back,
       // and the callback's own error (not this one) is what the caller should see.
       if (ROLLBACK.test(text)) return { command: 'ROLLBACK', rowCount: 0, rows: [] } as never;
       const lost = toDatabaseError(this.#lostWith);
-      report({
+      this.#options.report({
         server: this.#options.server,
         sql: text,
         params,
@@ -314,10 +330,12 @@ export class PooledConnection implements DatabaseConnection {
     try {
       result = await this.#sendRetryingStale(text, params, prepare, wait);
     } catch (error) {
-      await this.#checkTransactionState(error);
+      const checked = this.#checkTransactionState(error);
+      if (checked) await checked;
       throw error;
     }
-    await this.#checkTransactionState(undefined);
+    const checked = this.#checkTransactionState(undefined);
+    if (checked) await checked;
     return result;
   }
 
@@ -348,20 +366,26 @@ export class PooledConnection implements DatabaseConnection {
    * session left in a transaction is rolled back and discarded, so its work is never committed by a
    * later caller and nobody inherits an aborted transaction; the call fails with `TransactionLeftOpenError`.
    */
-  async #checkTransactionState(statementError: unknown): Promise<void> {
-    if (this.#lostWith !== undefined || this.#transaction === 'beginning') return;
+  #checkTransactionState(statementError: unknown): Promise<never> | undefined {
+    if (this.#lostWith !== undefined || this.#transaction === 'beginning') return undefined;
     const status = this.#client.getTransactionStatus();
-    // Mapped only when a check fails: the statement's own error is then the cause.
-    const cause = () => (statementError === undefined ? undefined : toDatabaseError(statementError));
     if (this.#transaction === 'none' && (status === 'T' || status === 'E')) {
-      this.#discard = true;
-      await this.#timed('ROLLBACK', [], undefined, 0).catch(() => {});
-      throw keepStack(new TransactionLeftOpenError(status === 'T' ? 'open' : 'failed', { cause: cause() }));
+      return this.#rollBackLeftOpen(status, statementError);
     }
     if (this.#transaction === 'open' && status === 'I') {
       this.#endedByCaller = true;
-      throw keepStack(new TransactionEndedError({ cause: cause() }));
+      throw keepStack(new TransactionEndedError({ cause: causeOf(statementError) }));
     }
+    // Nothing to do, as after nearly every statement: no promise, so the caller awaits nothing.
+    return undefined;
+  }
+
+  async #rollBackLeftOpen(status: 'T' | 'E', statementError: unknown): Promise<never> {
+    this.#discard = true;
+    await this.#timed('ROLLBACK', [], undefined, 0).catch(() => {});
+    throw keepStack(
+      new TransactionLeftOpenError(status === 'T' ? 'open' : 'failed', { cause: causeOf(statementError) }),
+    );
   }
 
   async #timed(
@@ -436,12 +460,14 @@ export class PooledConnection implements DatabaseConnection {
         error: { name: mapped.name, code: mapped.code },
       });
       if (mapped instanceof ConnectionError) this.#lostWith ??= error;
-      await this.#checkTransactionState(error);
+      const checked = this.#checkTransactionState(error);
+      if (checked) await checked;
       throw mapped instanceof ConnectionError ? keepStack(mapped) : error;
     }
     record?.end(rows);
     this.#options.report({ ...event, durationMs: performance.now() - started });
-    await this.#checkTransactionState(undefined);
+    const checked = this.#checkTransactionState(undefined);
+    if (checked) await checked;
     return rows;
   }
 }

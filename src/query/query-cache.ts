@@ -71,7 +71,13 @@ function valueAt(values: unknown, path: readonly string[]): unknown {
 
 /** Templates by shape key, the least recently used dropped past `limit`. */
 export class QueryCache {
-  readonly #templates = new Map<string, QueryTemplate>();
+  /**
+   * Each template with the tick of its last use. A hit only updates the tick: moving the key to the
+   * Map's end (delete, then set) made the Map rehash every few calls, the largest cost of a hit. The
+   * least recently used is looked for only when a new shape arrives at the limit.
+   */
+  readonly #templates = new Map<string, { template: QueryTemplate; used: number }>();
+  #tick = 0;
 
   constructor(readonly limit = 500) {}
 
@@ -80,19 +86,28 @@ export class QueryCache {
    * sends it unnamed even where prepared statements are on (see `unnamed`).
    */
   template(key: string, build: () => Compilable, options: { prepare?: boolean } = {}): QueryTemplate {
-    let template = this.#templates.get(key);
-    if (template) {
-      this.#templates.delete(key);
-    } else {
-      const compiled = build().compile();
-      template = new QueryTemplate(options.prepare === false ? unnamed(compiled) : compiled);
-      if (this.#templates.size >= this.limit) {
-        const oldest = this.#templates.keys().next().value;
-        if (oldest !== undefined) this.#templates.delete(oldest);
+    const entry = this.#templates.get(key);
+    if (entry) {
+      entry.used = ++this.#tick;
+      return entry.template;
+    }
+    const compiled = build().compile();
+    const template = new QueryTemplate(options.prepare === false ? unnamed(compiled) : compiled);
+    if (this.#templates.size >= this.limit) this.#dropLeastRecentlyUsed();
+    this.#templates.set(key, { template, used: ++this.#tick });
+    return template;
+  }
+
+  #dropLeastRecentlyUsed(): void {
+    let oldest: string | undefined;
+    let oldestUse = Number.POSITIVE_INFINITY;
+    for (const [key, { used }] of this.#templates) {
+      if (used < oldestUse) {
+        oldest = key;
+        oldestUse = used;
       }
     }
-    this.#templates.set(key, template);
-    return template;
+    if (oldest !== undefined) this.#templates.delete(oldest);
   }
 
   get size(): number {

@@ -204,6 +204,26 @@ interface PageCondition {
   prepare?: boolean;
 }
 
+/** The update of one visible post (it and its author not deleted) that `state` allows, returning it. */
+function updateVisibleQuery(
+  kysely: Kysely<DB>,
+  values: UpdateObject<DB & { p: DB['pg_posts'] }, 'p'>,
+  state: 'live' | 'deleted',
+  postId: string,
+) {
+  return kysely
+    .updateTable('pg_posts as p')
+    .set(values)
+    .where('p.id', '=', postId)
+    .where('p.deleted_at', state === 'live' ? 'is' : 'is not', null)
+    .where(authorIsLive)
+    .returning(postColumns);
+}
+
+// Made once: the statement is compiled once, and a Kysely `now()` built per call was work for nothing.
+const SOFT_DELETED = { deleted_at: sql<Date>`now()` };
+const RESTORED = { deleted_at: null };
+
 export function postsRepository(
   kysely: Kysely<DB>,
   search: SearchContext,
@@ -233,18 +253,16 @@ export function postsRepository(
     cacheAs?: string,
   ): Promise<Post> {
     validate(idSchema, id, 'id');
-    const build = (postId: string) =>
-      kysely
-        .updateTable('pg_posts as p')
-        .set(values)
-        .where('p.id', '=', postId)
-        .where('p.deleted_at', state === 'live' ? 'is' : 'is not', null)
-        .where(authorIsLive)
-        .returning(postColumns);
     return withDatabaseErrors(async () => {
       const row = cacheAs
-        ? (await run(queries.template(cacheAs, () => build(placeholder('id'))).fill<Post>({ id }))).rows[0]
-        : await build(id).executeTakeFirst();
+        ? (
+            await run(
+              queries
+                .template(cacheAs, () => updateVisibleQuery(kysely, values, state, placeholder('id')))
+                .fill<Post>({ id }),
+            )
+          ).rows[0]
+        : await updateVisibleQuery(kysely, values, state, id).executeTakeFirst();
       if (!row) throw notFound(id, state === 'live' ? '' : ' (not a soft-deleted post)');
       return row;
     });
@@ -405,8 +423,8 @@ export function postsRepository(
     },
     publish: (id) => updateVisible(id, { published: true }),
     unpublish: (id) => updateVisible(id, { published: false }),
-    softDelete: (id) => updateVisible(id, { deleted_at: sql`now()` }, 'live', 'posts.softDelete'),
-    restore: (id) => updateVisible(id, { deleted_at: null }, 'deleted', 'posts.restore'),
+    softDelete: (id) => updateVisible(id, SOFT_DELETED, 'live', 'posts.softDelete'),
+    restore: (id) => updateVisible(id, RESTORED, 'deleted', 'posts.restore'),
 
     async hardDelete(id) {
       validate(idSchema, id, 'id');
