@@ -2,7 +2,7 @@
  * What `npm run bench` and `npm run bench:scale` share: the bench database (created, migrated, seeded,
  * dropped) and the operations step, the layer against the same SQL written by hand.
  */
-import { availableParallelism } from 'node:os';
+import { cpus } from 'node:os';
 import type pg from 'pg';
 import { seedDatabase } from '../scripts/lib/seed/index.js';
 import { parseConnectionUrl } from '../src/config/connection-url.js';
@@ -154,7 +154,7 @@ export async function measureOperations(
           ? 'PostgreSQL given by --url'
           : 'embedded PostgreSQL on the same machine, default (durable) settings',
         `pool of ${POOL_SIZE} connections for the layer and one for raw pg (raw pg named prepares each statement once ` +
-          `per connection); client and server on one machine of ${availableParallelism()} cores`,
+          `per connection); client and server on one machine of ${cpus().length} cores`,
         config.preparedStatements.enabled
           ? `the layer prepares its statements (named, up to ${config.preparedStatements.perConnection} per connection)`
           : 'the layer sends its statements unnamed (prepared statements off)',
