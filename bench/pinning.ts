@@ -97,31 +97,30 @@ async function findPostmaster(
 ): Promise<{ ok: true; pid: number } | { ok: false; reason: string }> {
   const host = new URL(url).hostname;
   if (!LOCAL_HOSTS.has(host)) return { ok: false, reason: `it runs on ${host}, not this machine` };
-  let backend: { pid: number; port: number | null };
   const client = await connectClient(parseConnectionUrl(url, '--url'));
   try {
     const { rows } = await client.query<{ pid: number; port: number | null }>(
       'SELECT pg_backend_pid() AS pid, inet_client_port() AS port',
     );
-    backend = rows[0] as { pid: number; port: number | null };
+    const backend = rows[0] as { pid: number; port: number | null };
+    // Read while the connection is open: its backend ends with it.
+    // A server in a container reports pids of its own namespace: the backend must be ours, by its title.
+    const ours =
+      backend.port === null
+        ? procText(backend.pid, 'comm') === 'postgres'
+        : procText(backend.pid, 'cmdline').includes(`(${backend.port})`);
+    if (!ours)
+      return { ok: false, reason: `its backend (pid ${backend.pid}) is not a process this machine shows` };
+    const postmaster = Number(procField(backend.pid, 'status', 'PPid'));
+    if (!(postmaster > 1) || procText(postmaster, 'comm') !== 'postgres')
+      return {
+        ok: false,
+        reason: `the parent of its backend (pid ${backend.pid}) is not a postgres postmaster`,
+      };
+    return { ok: true, pid: postmaster };
   } finally {
     await client.end();
   }
-  // A server in a container reports pids of its own namespace: the backend must be ours, by its title.
-  const title = procText(backend.pid, 'cmdline');
-  const ours =
-    backend.port === null
-      ? procText(backend.pid, 'comm') === 'postgres'
-      : title.includes(`(${backend.port})`);
-  if (!ours)
-    return { ok: false, reason: `its backend (pid ${backend.pid}) is not a process this machine shows` };
-  const postmaster = Number(procField(backend.pid, 'status', 'PPid'));
-  if (!(postmaster > 1) || procText(postmaster, 'comm') !== 'postgres')
-    return {
-      ok: false,
-      reason: `the parent of its backend (pid ${backend.pid}) is not a postgres postmaster`,
-    };
-  return { ok: true, pid: postmaster };
 }
 
 export class Pinning {
@@ -140,7 +139,7 @@ export class Pinning {
   static prepare(enabled: boolean): Pinning {
     if (!enabled) return new Pinning(undefined, '--no-pin');
     if (process.platform !== 'linux')
-      return new Pinning(undefined, `taskset is Linux's (${process.platform})`);
+      return new Pinning(undefined, `taskset runs on Linux only, not ${process.platform}`);
     if (availableParallelism() < 2) return new Pinning(undefined, 'fewer than two cores');
     const own = affinityOf(process.pid);
     if (!own.ok) return new Pinning(undefined, own.reason);
