@@ -267,7 +267,7 @@ async function measure(options: Options): Promise<void> {
   ) as [Saved, Saved];
   const o = options.suite;
   const sizeLine = (saved: Saved) =>
-    `- **At ${postsOf(saved)} posts:** ${saved.meta.notes?.map((note) => note.replace(/\|/g, '\\|')).join('; ')}`;
+    `- **At ${postsOf(saved)} posts:** ${saved.meta.notes?.map((note) => note.replace(/\|/g, '\\|').replace(/\.$/, '')).join('; ')}`;
   const markdown = [
     '# Latency as the data grows',
     '',
