@@ -17,29 +17,24 @@
  * the other cases' server stays a plain durable one; with --url, on the standby --replica-url names
  * (streaming from the --url server), and without it they are skipped.
  *
+ * While measuring, the client (this process) and the server under test are held to different cores
+ * (pinning.ts) when there are two or more; --no-pin leaves them be. --repeat N measures everything N
+ * times over the same seeded data and judges the targets on the median of the runs.
+ *
  *   npm run bench -- [--posts 100000] [--posts-per-user 20] [--seed 1] [--concurrency 1,10]
- *                    [--rounds 5] [--slice-ms 1000] [--warmup-ms 1000] [--label NAME]
+ *                    [--rounds 5] [--slice-ms 1000] [--warmup-ms 1000] [--repeat 1] [--no-pin] [--label NAME]
  *                    [--url URL [--replica-url URL]] [--only TEXT (cases whose name contains it)] [--check]
  *                    [--stream-rows 2000000] [--load-rows 1000000] [--duplicate-at 500000]
  */
-import { readdir } from 'node:fs/promises';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type pg from 'pg';
 import { startThrowAwayServer } from '../scripts/lib/embedded-server.js';
 import { startReplicationPair } from '../scripts/lib/replication-pair.js';
-import { seedDatabase } from '../scripts/lib/seed/index.js';
 import { parseConnectionUrl } from '../src/config/connection-url.js';
-import { loadConfig } from '../src/config/load-config.js';
-import { createDatabase } from '../src/database/database.js';
-import { MIGRATIONS_DIR, migrate } from '../src/migrate/migrate.js';
-import { RUM_INDEX } from '../src/migrate/rum-extension.js';
 import { connectClient, createPgPool } from '../src/pool/connect.js';
-import { benchCases, caseNames } from './cases.js';
-import { checkSameResults, checkSameSql } from './checks.js';
+import { caseNames } from './cases.js';
 import { pickFixtures, searchWord } from './fixtures.js';
-import { runSuite } from './harness/measure.js';
+import { runSuite, summarizeRepeats } from './harness/measure.js';
 import {
   describeMachine,
   formatConsole,
@@ -47,12 +42,25 @@ import {
   summarizeTargets,
   writeResults,
 } from './harness/report.js';
-import type { BenchMeta, CaseResult, SuiteOptions } from './harness/types.js';
+import type { BenchMeta, SuiteOptions, SuiteResult } from './harness/types.js';
 import {
   LARGE_DATA_CASE_NAMES,
   type LargeDataResult,
   measureLargeData,
 } from './large-data/large-data-step.js';
+import {
+  benchDatabaseUrl,
+  connectAdmin,
+  createBenchDatabase,
+  DATABASE,
+  dropBenchDatabase,
+  measureOperations,
+  migrateAndSeed,
+  POOL_SIZE,
+  type Step,
+  serverVersion,
+} from './operations-step.js';
+import { Pinning } from './pinning.js';
 import {
   idleCpu,
   REPLICA_CASE_NAMES,
@@ -63,14 +71,7 @@ import {
   ROUTING_MAX_CPU_RATIO,
   replicaCases,
 } from './replica-cases.js';
-import { describeSearchDesignCost, measureSearchDesignCost } from './search-cost.js';
-import {
-  compareRanks,
-  describeSearchRanking,
-  openSearchRankingBench,
-  searchRankingCaseName,
-  searchRankingCases,
-} from './search-ranking-cases.js';
+import { measureSearchRanking, searchRankingCaseName } from './search-ranking-cases.js';
 import {
   checkTelemetry,
   describeTelemetry,
@@ -82,13 +83,11 @@ import {
 } from './telemetry-cases.js';
 
 const RESULTS_DIR = join(import.meta.dirname, 'results');
-const DATABASE = 'shared_db_bench';
-const POOL_SIZE = 10;
 /** How long a standby given by --replica-url may take to replay the seeded database. */
 const STANDBY_REPLAY_TIMEOUT_MS = 300_000;
 
 const usage = `usage: npm run bench -- [--posts N] [--posts-per-user M] [--seed S] [--concurrency 1,10]
-  [--rounds R] [--slice-ms MS] [--warmup-ms MS] [--label NAME] [--url postgres://… [--replica-url postgres://…]]
+  [--rounds R] [--slice-ms MS] [--warmup-ms MS] [--repeat N] [--no-pin] [--label NAME] [--url postgres://… [--replica-url postgres://…]]
   [--only TEXT] [--check] [--stream-rows N] [--load-rows N] [--duplicate-at N]`;
 
 function positive(name: string, text: string): number {
@@ -108,6 +107,8 @@ const argumentOptions = {
   rounds: { type: 'string', default: '5' },
   'slice-ms': { type: 'string', default: '1000' },
   'warmup-ms': { type: 'string', default: '1000' },
+  repeat: { type: 'string', default: '1' },
+  'no-pin': { type: 'boolean', default: false },
   label: { type: 'string' },
   url: { type: 'string' },
   'replica-url': { type: 'string' },
@@ -142,7 +143,9 @@ function readArguments() {
       rounds: positive('rounds', values.rounds),
       sliceMs: positive('slice-ms', values['slice-ms']),
       warmupMs: positive('warmup-ms', values['warmup-ms']),
+      repeat: positive('repeat', values.repeat),
     },
+    pin: !values['no-pin'],
     label: values.label ?? `posts-${posts}`,
     url: values.url,
     replicaUrl: values['replica-url'],
@@ -157,208 +160,6 @@ function readArguments() {
 }
 
 type Options = ReturnType<typeof readArguments>;
-
-/** A superuser connection to the server `--url` (or the throw-away server) names. */
-function connectAdmin(adminUrl: string): Promise<pg.Client> {
-  return connectClient(parseConnectionUrl(adminUrl, '--url'));
-}
-
-/** The bench database on the server `adminUrl` names. */
-function benchDatabaseUrl(adminUrl: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${DATABASE}`;
-  return url.toString();
-}
-
-async function createBenchDatabase(adminUrl: string): Promise<string> {
-  const admin = await connectAdmin(adminUrl);
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${DATABASE}`);
-  } finally {
-    await admin.end();
-  }
-  return benchDatabaseUrl(adminUrl);
-}
-
-async function dropBenchDatabase(adminUrl: string): Promise<void> {
-  const admin = await connectAdmin(adminUrl);
-  await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`).finally(() => admin.end());
-}
-
-/** Migrates and seeds the bench database; returns how long seeding took, in seconds. */
-async function migrateAndSeed(
-  url: string,
-  users: number,
-  postsPerUser: number,
-  seed: number,
-): Promise<number> {
-  const connection = parseConnectionUrl(url, '--url');
-  await migrate(connection, { direction: 'up' });
-  // The RUM index, kept up row by row, slows the load many times over: it is taken away for the seed,
-  // then its migration runs again on the loaded table, as on a live one.
-  const files = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.ts')).sort();
-  const rumMigrationsBack =
-    files.length - files.findIndex((file) => file.includes('index-posts-search-vector-rum'));
-  const admin = createPgPool(connection, { max: 1 });
-  let dropped = false;
-  try {
-    const { rows } = await admin.query<{ present: boolean }>(
-      'SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present',
-      [`public.${RUM_INDEX}`],
-    );
-    dropped = rows[0]?.present === true;
-    if (dropped) await admin.query(`DROP INDEX public.${RUM_INDEX}`);
-  } finally {
-    await admin.end();
-  }
-  console.log(
-    `seeding ${users.toLocaleString('en-US')} users, ${(users * postsPerUser).toLocaleString('en-US')} posts`,
-  );
-  const seedStarted = performance.now();
-  let lastPercent = -1;
-  await seedDatabase(url, {
-    users,
-    postsPerUser,
-    seed,
-    onProgress: (done, all) => {
-      const percent = Math.floor((done / all) * 10) * 10;
-      if (percent !== lastPercent) process.stdout.write(`  ${percent} %\n`);
-      lastPercent = percent;
-    },
-  });
-  const seedSeconds = (performance.now() - seedStarted) / 1000;
-  console.log(`seeded in ${seedSeconds.toFixed(1)} s`);
-  if (dropped) {
-    const started = performance.now();
-    await migrate(connection, { direction: 'down', count: rumMigrationsBack });
-    await migrate(connection, { direction: 'up' });
-    console.log(
-      `the RUM migration again, on the seeded table, in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-    );
-  }
-  return seedSeconds;
-}
-
-/** What one step of the run measured, and what the report says of it. */
-interface Step {
-  cases: CaseResult[];
-  notes: string[];
-  postgresVersion: string;
-  dataset: Record<string, number>;
-}
-
-async function serverVersion(url: string): Promise<string> {
-  const client = await connectAdmin(url);
-  try {
-    const { rows } = await client.query<{ version: string }>(
-      `SELECT current_setting('server_version') AS version`,
-    );
-    return rows[0]?.version ?? 'unknown';
-  } finally {
-    await client.end();
-  }
-}
-
-/** The layer against hand-written SQL, on the seeded bench database `url`. */
-async function measureOperations(
-  url: string,
-  options: Options,
-  suite: SuiteOptions,
-  selected: (name: string) => boolean,
-  seedSeconds: number,
-): Promise<Step> {
-  const config = loadConfig({
-    ENABLE_POSTGRES: 'true',
-    POSTGRES_PRISMA_URL: url,
-    POSTGRES_URL_NON_POOLING: url,
-    POSTGRES_POOL_MAX: String(POOL_SIZE),
-    DATABASE_LOG_LEVEL: 'error',
-  });
-  // GIN, as the hand-written statements rank: the RUM path has a step of its own (search-ranking-cases.ts).
-  const db = createDatabase(config, { searchIndex: 'gin' });
-  const pool = createPgPool(config.pooled, { max: POOL_SIZE });
-  // The server ends idle connections when the run stops it; that is not an error of the run.
-  pool.on('error', () => undefined);
-  try {
-    const searchCost = await measureSearchDesignCost(pool);
-    const maxWorkers = Math.max(...options.concurrencies);
-    const fixtures = await pickFixtures(pool, maxWorkers);
-    const cases = benchCases(db, pool, fixtures, Date.now().toString(36)).filter((c) => selected(c.name));
-    await checkSameSql(config, cases);
-    await checkSameResults(db, pool, fixtures);
-
-    const results = await runSuite(cases, suite, (result) =>
-      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
-    );
-    const { rows } = await pool.query<{ version: string; posts: number; users: number }>(
-      `SELECT current_setting('server_version') AS version,
-              (SELECT count(*) FROM pg_posts)::int AS posts, (SELECT count(*) FROM pg_users)::int AS users`,
-    );
-    return {
-      cases: results.cases,
-      postgresVersion: rows[0]?.version ?? 'unknown',
-      dataset: {
-        users: options.users,
-        posts: options.users * options.postsPerUser,
-        searchMatches: fixtures.search.matches,
-      },
-      notes: [
-        options.url
-          ? 'PostgreSQL given by --url'
-          : 'embedded PostgreSQL on the same machine, default (durable) settings',
-        `pool of ${POOL_SIZE} connections for the layer and one for raw pg (raw pg named prepares each statement once ` +
-          `per connection); ${cpus().length} cores shared by client and server`,
-        config.preparedStatements.enabled
-          ? `the layer prepares its statements (named, up to ${config.preparedStatements.perConnection} per connection)`
-          : 'the layer sends its statements unnamed (prepared statements off)',
-        `seeded in ${seedSeconds.toFixed(1)} s`,
-        ...describeSearchDesignCost(searchCost),
-      ],
-    };
-  } finally {
-    await pool.end();
-    await db.disconnect();
-  }
-}
-
-/** The search-ranking cases on the seeded bench database `url`, where it has the RUM index. */
-async function measureSearchRanking(
-  url: string,
-  options: Options,
-  suite: SuiteOptions,
-  selected: (name: string) => boolean,
-): Promise<Step> {
-  const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
-  let fixtures: Awaited<ReturnType<typeof pickFixtures>>;
-  try {
-    fixtures = await pickFixtures(pool, Math.max(...options.concurrencies));
-  } finally {
-    await pool.end();
-  }
-  const dataset = { users: options.users, posts: options.users * options.postsPerUser };
-  const bench = await openSearchRankingBench(url, POOL_SIZE);
-  try {
-    if (bench.missing !== undefined) {
-      const note = `search ranking: not measured, no RUM path on this server (${bench.missing}); run it with --url on a server that has the rum extension`;
-      console.log(note);
-      return { cases: [], postgresVersion: await serverVersion(url), dataset, notes: [note] };
-    }
-    const cases = searchRankingCases(bench, fixtures, dataset.posts).filter((c) => selected(c.name));
-    const comparisons = await compareRanks(bench);
-    const results = await runSuite(cases, suite, (result) =>
-      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
-    );
-    return {
-      cases: results.cases,
-      postgresVersion: await serverVersion(url),
-      dataset,
-      notes: describeSearchRanking(results.cases, comparisons),
-    };
-  } finally {
-    await bench.close();
-  }
-}
 
 /** The telemetry cases on the seeded bench database `url`. */
 async function measureTelemetry(
@@ -487,6 +288,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const runReplicas = wantReplicas && (options.url === undefined || options.replicaUrl !== undefined);
+  const pinning = Pinning.prepare(options.pin);
   const steps: Step[] = [];
   const notes: string[] = [];
   const misses: string[] = [];
@@ -498,7 +300,7 @@ async function main(): Promise<void> {
   };
   if (wantReplicas && !runReplicas) {
     const note = 'the replica cases were skipped: --url names a server, and no --replica-url a standby of it';
-    if (!runOperations && !runLargeData && !runTelemetry) {
+    if (!runOperations && !runLargeData && !runTelemetry && !runSearchRanking) {
       console.error(`${note}, and --only chooses no other case\n${usage}`);
       process.exit(2);
     }
@@ -513,12 +315,14 @@ async function main(): Promise<void> {
       // Without the other cases, the replica cases need only the users they read.
       const postsPerUser = runOperations || runTelemetry || runSearchRanking ? options.postsPerUser : 0;
       const seedSeconds = await migrateAndSeed(url, options.users, postsPerUser, options.seed);
+      await pinning.pin([{ name: 'the --url server', url: adminUrl }]);
       if (runOperations) steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
       if (runSearchRanking) steps.push(await measureSearchRanking(url, options, suite, selected));
       if (runLargeData) await largeData(adminUrl, await serverVersion(adminUrl));
       if (runTelemetry) steps.push(await measureTelemetry(url, options, suite, selected));
       if (runReplicas && options.replicaUrl !== undefined) {
         await waitForStandby(url, options.replicaUrl);
+        await pinning.pin([{ name: 'the --replica-url standby', url: options.replicaUrl }]);
         const dataset = { users: options.users, posts: options.users * postsPerUser };
         steps.push(
           await measureReplicas(
@@ -531,6 +335,7 @@ async function main(): Promise<void> {
         );
       }
     } finally {
+      pinning.release();
       await dropBenchDatabase(adminUrl);
     }
   } else {
@@ -539,17 +344,22 @@ async function main(): Promise<void> {
       const server = await startThrowAwayServer({ durable: true });
       try {
         let url: string | undefined;
+        const pin = () => pinning.pin([{ name: 'the embedded server', url: server.url('postgres') }]);
         if (runOperations || runTelemetry || runSearchRanking) {
           url = await createBenchDatabase(server.url('postgres'));
           const seedSeconds = await migrateAndSeed(url, options.users, options.postsPerUser, options.seed);
+          await pin();
           if (runOperations) steps.push(await measureOperations(url, options, suite, selected, seedSeconds));
           if (runSearchRanking) steps.push(await measureSearchRanking(url, options, suite, selected));
+        } else {
+          await pin();
         }
         if (runLargeData)
           await largeData(server.url('postgres'), await serverVersion(server.url('postgres')));
         if (runTelemetry && url !== undefined)
           steps.push(await measureTelemetry(url, options, suite, selected));
       } finally {
+        pinning.release();
         await server.stop();
       }
     }
@@ -561,6 +371,10 @@ async function main(): Promise<void> {
         // The replica cases read pg_users only: the same users, no posts.
         await migrateAndSeed(url, options.users, 0, options.seed);
         await pair.waitForReplay();
+        await pinning.pin([
+          { name: "the replica cases' primary", url: pair.primary.url('postgres') },
+          { name: "the replica cases' standby", url: pair.standby.url('postgres') },
+        ]);
         steps.push(
           await measureReplicas(
             { primaryUrl: url, standbyUrl: pair.standby.url(DATABASE), poolSize: POOL_SIZE },
@@ -574,12 +388,17 @@ async function main(): Promise<void> {
           ),
         );
       } finally {
+        pinning.release();
         await pair.stop();
       }
     }
   }
 
-  const results = { options: suite, cases: steps.flatMap((step) => step.cases) };
+  const cases = steps.flatMap((step) => step.cases);
+  const results: SuiteResult =
+    (suite.repeat ?? 1) > 1
+      ? { options: suite, cases, repeats: summarizeRepeats(cases) }
+      : { options: suite, cases };
   const first = steps[0];
   const meta: BenchMeta = {
     label: options.label,
@@ -590,8 +409,10 @@ async function main(): Promise<void> {
     machine: describeMachine(),
     options: suite,
     notes: [...steps.flatMap((step) => step.notes), ...notes],
+    pinning: [...new Set(pinning.lines)],
   };
   console.log(`\n${formatConsole(results)}`);
+  for (const line of meta.pinning ?? []) console.log(`pinning: ${line}`);
   for (const note of meta.notes ?? []) console.log(note);
   const written = writeResults(RESULTS_DIR, results, meta);
   console.log(`\nwrote ${written.join(', ')}`);

@@ -8,10 +8,14 @@
  * postgresql-15-rum. On a server without it the step says so and measures nothing.
  */
 import { wordWithFrequency } from '../scripts/lib/seed/search-words.js';
+import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { createDatabase, type Database } from '../src/database/database.js';
-import type { Fixtures } from './fixtures.js';
-import type { BenchCase, CaseResult } from './harness/types.js';
+import { createPgPool } from '../src/pool/connect.js';
+import { type Fixtures, pickFixtures } from './fixtures.js';
+import { runSuite } from './harness/measure.js';
+import type { BenchCase, CaseResult, SuiteOptions } from './harness/types.js';
+import { POOL_SIZE, type Step, serverVersion } from './operations-step.js';
 
 export const RUM = 'layer, RUM';
 export const GIN = 'layer, GIN';
@@ -203,4 +207,51 @@ export function describeSearchRanking(
     );
   }
   return notes;
+}
+
+/** What measureSearchRanking needs to know of the run. */
+export interface SearchRankingOptions {
+  users: number;
+  postsPerUser: number;
+  concurrencies: number[];
+}
+
+/** The search-ranking cases on the seeded bench database `url`, where it has the RUM index. */
+export async function measureSearchRanking(
+  url: string,
+  options: SearchRankingOptions,
+  suite: SuiteOptions,
+  selected: (name: string) => boolean,
+): Promise<Step> {
+  const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
+  let fixtures: Fixtures;
+  try {
+    fixtures = await pickFixtures(pool, Math.max(...options.concurrencies));
+  } finally {
+    await pool.end();
+  }
+  const dataset = { users: options.users, posts: options.users * options.postsPerUser };
+  const bench = await openSearchRankingBench(url, POOL_SIZE);
+  try {
+    if (bench.missing !== undefined) {
+      const note =
+        `search ranking: not measured, no RUM path on this server (${bench.missing}); ` +
+        'run it with --url on a server that has the rum extension';
+      console.log(note);
+      return { cases: [], postgresVersion: await serverVersion(url), dataset, notes: [note] };
+    }
+    const cases = searchRankingCases(bench, fixtures, dataset.posts).filter((c) => selected(c.name));
+    const comparisons = await compareRanks(bench);
+    const results = await runSuite(cases, suite, (result) =>
+      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+    );
+    return {
+      cases: results.cases,
+      postgresVersion: await serverVersion(url),
+      dataset,
+      notes: describeSearchRanking(results.cases, comparisons),
+    };
+  } finally {
+    await bench.close();
+  }
 }

@@ -438,12 +438,13 @@ export function describeTelemetry(
     const off = get(TELEMETRY_OFF);
     const noSdk = get(NO_SDK);
     const sdk = get(SDK);
-    if (!off || !noSdk || !sdk) return `${short(r.case)}, concurrency ${r.concurrency}: a variant is missing`;
+    const where = `${short(r.case)}, concurrency ${r.concurrency}${r.run === undefined ? '' : `, run ${r.run}`}`;
+    if (!off || !noSdk || !sdk) return `${where}: a variant is missing`;
     const spans = checks.find((c) => c.case === r.case)?.spans ?? 0;
     const sdkExtra = sdk.cpuMicrosPerOp - off.cpuMicrosPerOp;
     const throughput = (v: typeof off) => `${(v.opsPerSecond / off.opsPerSecond).toFixed(2)}×`;
     return (
-      `${short(r.case)}, concurrency ${r.concurrency}: telemetry off ${micros(off.cpuMicrosPerOp)} µs of ` +
+      `${where}: telemetry off ${micros(off.cpuMicrosPerOp)} µs of ` +
       `client CPU a call; no SDK ${signed(noSdk.cpuMicrosPerOp - off.cpuMicrosPerOp)} µs, throughput ` +
       `${throughput(noSdk)}; SDK recording every span ${signed(sdkExtra)} µs a call ` +
       `(${micros(sdkExtra / Math.max(1, spans))} µs for each of its ${spans} spans), throughput ${throughput(sdk)}`

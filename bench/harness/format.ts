@@ -10,6 +10,17 @@ export function formatRatio(value: number): string {
   return `${value.toFixed(2)}×`;
 }
 
+/** A range of ratios: `0.85×–1.02×`. */
+export function formatRange(min: number, max: number): string {
+  return `${formatRatio(min)}–${formatRatio(max)}`;
+}
+
+/** A relative difference as a percentage: `12 %`, `3.4 %`. */
+export function formatPercent(value: number): string {
+  const percent = value * 100;
+  return `${percent >= 10 ? percent.toFixed(0) : percent.toFixed(1)} %`;
+}
+
 /** Milliseconds with about three significant digits. */
 export function formatMs(value: number): string {
   if (value >= 100) return value.toFixed(0);

@@ -19,12 +19,18 @@
  *
  * A target compares a subject with a baseline by throughput (ops/s ÷ ops/s, at least minRatio), or, as
  * a CPU target, by client CPU per operation (µs/op ÷ µs/op, at most maxRatio).
+ *
+ * A suite may be repeated (SuiteOptions.repeat): every case at every concurrency, then all of it again.
+ * Each target is then judged on the median of the runs' ratios, and the runs' spread shows how far one
+ * run's ratio can be trusted.
  */
 import { opsPerSecond, percentile, summarizeLatencies } from './statistics.js';
 import type {
   BenchCase,
   CaseResult,
   MeasureOptions,
+  RepeatedTarget,
+  RoundRatios,
   SliceResult,
   SuiteOptions,
   SuiteResult,
@@ -55,11 +61,22 @@ export class BenchOperationError extends Error {
   }
 }
 
-export async function measureCase(c: BenchCase, o: MeasureOptions): Promise<CaseResult> {
+/**
+ * Per variant, per worker, the next `i`. Handing the same map to another measureCase of the same case and
+ * concurrency goes on counting where the last one stopped, so a repeated case never reuses an `i`.
+ */
+export type CallCounters = Map<string, number[]>;
+
+export async function measureCase(
+  c: BenchCase,
+  o: MeasureOptions,
+  counters: CallCounters = new Map(),
+): Promise<CaseResult> {
   checkCase(c);
   checkOptions(o);
   // `i` keeps counting per worker through the warm-up and all rounds, so a case can use it for unique rows.
-  const counters = new Map(c.variants.map((v) => [v.name, new Array<number>(o.concurrency).fill(0)]));
+  for (const v of c.variants)
+    if (!counters.has(v.name)) counters.set(v.name, new Array<number>(o.concurrency).fill(0));
   const latencies = new Map(c.variants.map((v) => [v.name, [] as number[]]));
   const slices: SliceResult[] = [];
   const gc = c.gcBetweenSlices === false ? undefined : globalThis.gc;
@@ -96,24 +113,107 @@ export async function measureCase(c: BenchCase, o: MeasureOptions): Promise<Case
   return summarizeCase(c, o, slices, latencies, gc !== undefined);
 }
 
-/** Every case at every concurrency, in that order; `onResult` hears of each as it is done. */
+/**
+ * Every case at every concurrency, in that order, `options.repeat` times over (each result then names its
+ * run); `onResult` hears of each as it is done.
+ */
 export async function runSuite(
   cases: readonly BenchCase[],
   options: SuiteOptions,
   onResult?: (result: CaseResult) => void,
 ): Promise<SuiteResult> {
   if (options.concurrencies.length === 0) throw new BenchDefinitionError('no concurrency to measure at');
+  const repeat = options.repeat ?? 1;
+  if (!(Number.isInteger(repeat) && repeat > 0))
+    throw new BenchDefinitionError(`repeat must be a positive integer, got ${repeat}`);
+  const counters = new Map<BenchCase, Map<number, CallCounters>>();
+  const countersOf = (c: BenchCase, concurrency: number): CallCounters => {
+    const byConcurrency = counters.get(c) ?? new Map<number, CallCounters>();
+    counters.set(c, byConcurrency);
+    const own = byConcurrency.get(concurrency) ?? new Map();
+    byConcurrency.set(concurrency, own);
+    return own;
+  };
   const results: CaseResult[] = [];
-  for (const c of cases) {
-    for (const concurrency of options.concurrencies) {
-      const { warmupMs, sliceMs } = options;
-      const rounds = options.rounds * (c.roundsFactor ?? 1);
-      const result = await measureCase(c, { concurrency, warmupMs, sliceMs, rounds });
-      results.push(result);
-      onResult?.(result);
+  for (let run = 1; run <= repeat; run++) {
+    for (const c of cases) {
+      for (const concurrency of options.concurrencies) {
+        const { warmupMs, sliceMs } = options;
+        const rounds = options.rounds * (c.roundsFactor ?? 1);
+        const measured = await measureCase(
+          c,
+          { concurrency, warmupMs, sliceMs, rounds },
+          countersOf(c, concurrency),
+        );
+        const result = repeat > 1 ? { ...measured, run } : measured;
+        results.push(result);
+        onResult?.(result);
+      }
     }
   }
-  return { options, cases: results };
+  return repeat > 1
+    ? { options, cases: results, repeats: summarizeRepeats(results) }
+    : { options, cases: results };
+}
+
+/**
+ * Each target of each case and concurrency over the runs that measured it (the results that name a run):
+ * the median of the runs' ratios, which the target is judged on, each run's ratio, and their spread.
+ */
+export function summarizeRepeats(results: readonly CaseResult[]): RepeatedTarget[] {
+  const cells = new Map<string, CaseResult[]>();
+  for (const r of results) {
+    if (r.run === undefined) continue;
+    const key = JSON.stringify([r.case, r.concurrency]);
+    cells.set(key, [...(cells.get(key) ?? []), r]);
+  }
+  const repeated: RepeatedTarget[] = [];
+  for (const runs of cells.values()) {
+    const first = runs[0] as CaseResult;
+    first.targets.forEach((t, k) => {
+      const measured = runs.map((r) => ({
+        run: r.run as number,
+        target: r.targets[k] as TargetResult,
+        slices: r.slices,
+      }));
+      const ratios = measured.map((m) => m.target.ratio);
+      const ratio = median(ratios);
+      const min = Math.min(...ratios);
+      const max = Math.max(...ratios);
+      const allRounds = measured.flatMap((m) =>
+        roundRatioList(m.slices, t, t.kind === 'cpu' ? cpuPerOp : (s) => s.opsPerSecond),
+      );
+      repeated.push({
+        ...targetOf(t),
+        case: first.case,
+        concurrency: first.concurrency,
+        ratio,
+        p50Ratio: median(measured.map((m) => m.target.p50Ratio)),
+        roundRatios: rangeOf(allRounds),
+        pass: t.kind === 'cpu' ? ratio <= t.maxRatio : ratio >= t.minRatio,
+        runs: measured.map((m) => ({ run: m.run, ratio: m.target.ratio, roundRatios: m.target.roundRatios })),
+        spread: { min, max, relative: min > 0 ? max / min - 1 : 0 },
+      });
+    });
+  }
+  return repeated;
+}
+
+/** The target alone, without what a run measured of it. */
+function targetOf(t: TargetResult): Target {
+  return t.kind === 'cpu'
+    ? { kind: 'cpu', baseline: t.baseline, subject: t.subject, maxRatio: t.maxRatio }
+    : { ...(t.kind ? { kind: t.kind } : {}), baseline: t.baseline, subject: t.subject, minRatio: t.minRatio };
+}
+
+/** The middle value, or the mean of the two middle ones. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError('median of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 async function settle(gc: (() => void) | undefined): Promise<void> {
@@ -204,11 +304,11 @@ function summarizeCase(
     const p50Ratio = get(t.subject).latencyMs.p50 / get(t.baseline).latencyMs.p50;
     if (t.kind === 'cpu') {
       const ratio = get(t.subject).cpuMicrosPerOp / get(t.baseline).cpuMicrosPerOp;
-      const perRound = roundRatios(slices, t, (s) => (s.ops > 0 ? s.cpuMicros / s.ops : 0));
+      const perRound = rangeOf(roundRatioList(slices, t, cpuPerOp));
       return { ...t, ratio, p50Ratio, roundRatios: perRound, pass: ratio <= t.maxRatio };
     }
     const ratio = get(t.subject).opsPerSecond / get(t.baseline).opsPerSecond;
-    const perRound = roundRatios(slices, t, (s) => s.opsPerSecond);
+    const perRound = rangeOf(roundRatioList(slices, t, (s) => s.opsPerSecond));
     return { ...t, ratio, p50Ratio, roundRatios: perRound, pass: ratio >= t.minRatio };
   });
   return {
@@ -223,24 +323,31 @@ function summarizeCase(
   };
 }
 
+const cpuPerOp = (s: SliceResult) => (s.ops > 0 ? s.cpuMicros / s.ops : 0);
+
 /**
  * The subject's `metric` (ops/s, or CPU µs/op) ÷ the baseline's within each round (their slices ran back
  * to back), so a slow minute of the machine weighs on both sides of one ratio: the median and the range
  * show how far the whole-run ratio can be trusted.
  */
-function roundRatios(
+function roundRatioList(
   slices: readonly SliceResult[],
   t: Target,
   metric: (slice: SliceResult) => number,
-): TargetResult['roundRatios'] {
+): number[] {
   const ratios: number[] = [];
   for (const round of new Set(slices.map((s) => s.round))) {
     const subject = slices.find((s) => s.round === round && s.variant === t.subject);
     const baseline = slices.find((s) => s.round === round && s.variant === t.baseline);
     if (subject && baseline && metric(baseline) > 0) ratios.push(metric(subject) / metric(baseline));
   }
-  ratios.sort((a, b) => a - b);
-  return { median: percentile(ratios, 50), min: ratios[0] ?? 0, max: ratios.at(-1) ?? 0 };
+  return ratios;
+}
+
+function rangeOf(ratios: readonly number[]): RoundRatios {
+  const sorted = [...ratios].sort((a, b) => a - b);
+  if (sorted.length === 0) return { median: 0, min: 0, max: 0 };
+  return { median: percentile(sorted, 50), min: sorted[0] as number, max: sorted.at(-1) as number };
 }
 
 function checkCase(c: BenchCase): void {

@@ -12,6 +12,8 @@ import {
   formatCount,
   formatMicros,
   formatMs,
+  formatPercent,
+  formatRange,
   formatRatio,
   formatTarget,
   formatTargetRatio,
@@ -20,16 +22,26 @@ import type {
   BenchMeta,
   CaseResult,
   FailedTarget,
+  RepeatedTarget,
   SuiteResult,
   TargetResult,
   VariantResult,
 } from './types.js';
 
-/** Every target that was not met, with its case and concurrency; empty when all were. */
+/**
+ * Every target that was not met, with its case and concurrency; empty when all were. A repeated suite's
+ * targets are judged on the median of the runs' ratios.
+ */
 export function summarizeTargets(results: SuiteResult): FailedTarget[] {
+  if (results.repeats !== undefined) return results.repeats.filter((t) => !t.pass);
   return results.cases.flatMap((r) =>
     r.targets.filter((t) => !t.pass).map((t) => ({ ...t, case: r.case, concurrency: r.concurrency })),
   );
+}
+
+/** How many targets the verdict line counts: each once, however many runs measured it. */
+function targetCount(results: SuiteResult): number {
+  return results.repeats?.length ?? results.cases.reduce((n, r) => n + r.targets.length, 0);
 }
 
 /** A missed target in one line: what was measured and what it needs. */
@@ -68,14 +80,29 @@ const VARIANT_COLUMNS: readonly Column[] = [
   { title: 'vs baseline', align: 'right' },
 ];
 
-/** One row per target: the ratio it asks for, what was measured, and how steady it was. */
+/**
+ * One row per target: the ratio it asks for, what was measured over all rounds, and, as prominently, the
+ * same ratio round by round, whose range says how far the first can be trusted.
+ */
 const TARGET_COLUMNS: readonly Column[] = [
   { title: 'case', align: 'left' },
   { title: 'conc.', align: 'right' },
   { title: 'target', align: 'left' },
   { title: 'ratio', align: 'right' },
-  { title: 'per round: median (range)', align: 'left' },
+  { title: 'per round: median', align: 'right' },
+  { title: 'range over rounds', align: 'left' },
   { title: 'p50 ratio', align: 'right' },
+];
+
+/** One row per target of a repeated suite: the median of the runs, each run, and how far they lie apart. */
+const REPEAT_COLUMNS: readonly Column[] = [
+  { title: 'case', align: 'left' },
+  { title: 'conc.', align: 'right' },
+  { title: 'target', align: 'left' },
+  { title: 'median of runs', align: 'right' },
+  { title: 'each run', align: 'left' },
+  { title: 'between runs', align: 'left' },
+  { title: 'rounds of all runs: median (range)', align: 'left' },
 ];
 
 export function formatConsole(results: SuiteResult): string {
@@ -87,7 +114,39 @@ export function formatConsole(results: SuiteResult): string {
     VARIANT_COLUMNS,
     results.cases.map((r) => r.variants.map((v) => variantCells(r, v))),
   );
-  return `${[...variants, CPU_NOTE, '', ...targets, targetsLine(results)].join('\n')}\n`;
+  const repeats =
+    results.repeats === undefined
+      ? []
+      : [
+          '',
+          ...alignedTable(
+            REPEAT_COLUMNS,
+            repeatGroups(results.repeats).map((g) => g.map(repeatCells)),
+          ),
+        ];
+  return `${[...variants, CPU_NOTE, '', ...targets, ...repeats, targetsLine(results)].join('\n')}\n`;
+}
+
+/** The repeated targets grouped by case and concurrency, as the tables show them. */
+function repeatGroups(repeats: readonly RepeatedTarget[]): RepeatedTarget[][] {
+  const groups = new Map<string, RepeatedTarget[]>();
+  for (const t of repeats) {
+    const key = JSON.stringify([t.case, t.concurrency]);
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  return [...groups.values()];
+}
+
+function repeatCells(t: RepeatedTarget): string[] {
+  return [
+    t.case,
+    String(t.concurrency),
+    formatTarget(t),
+    `${formatTargetRatio(t)} ${t.pass ? '✓' : '✗'}`,
+    t.runs.map((r) => formatRatio(r.ratio)).join(' · '),
+    `${formatRange(t.spread.min, t.spread.max)} (${formatPercent(t.spread.relative)})`,
+    `${formatRatio(t.roundRatios.median)} (${formatRange(t.roundRatios.min, t.roundRatios.max)})`,
+  ];
 }
 
 /**
@@ -145,14 +204,17 @@ export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
     `- **Machine:** ${meta.machine.cores} cores, ${cell(meta.machine.cpuModel)}, ${cell(meta.machine.platform)}`,
     `- **Options:** warm-up ${o.warmupMs} ms per variant; ${rounds} × ${o.sliceMs} ms slice per ` +
       `variant, interleaved, starting variant rotating each round; concurrency ${o.concurrencies.join(', ')} ` +
-      `(closed loop); gc between slices: ${gc}`,
+      `(closed loop); gc between slices: ${gc}` +
+      ((o.repeat ?? 1) > 1 ? `; the whole measurement repeated ${o.repeat} times, seeded once` : ''),
+    ...(meta.pinning === undefined ? [] : [`- **Pinning:** ${cell(meta.pinning.join('; '))}`]),
     ...(meta.notes ?? []).map((note) => `- ${cell(note)}`),
     '',
     `**${cell(targetsLine(results))}**`,
     '',
     `![throughput relative to baseline](${encodeURIComponent(meta.label)}.svg)`,
     '',
-    '## Targets',
+    ...repeatSection(results),
+    results.repeats === undefined ? '## Targets' : '## Targets, run by run',
     '',
     "ratio = the subject's ops/s ÷ the target baseline's ops/s over all rounds, ✓ when at least the target's " +
       'minimum; ' +
@@ -160,8 +222,9 @@ export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
         ? "for a CPU target (CPU/op ≤), the subject's client CPU per operation ÷ the baseline's, ✓ when at " +
           "most the target's maximum; "
         : '') +
-      'per round = the same ratio within each round (their slices ran in the same round): median ' +
-      "(slowest–fastest); p50 ratio = the subject's median latency ÷ the baseline's (above 1: slower).",
+      'per round = the same ratio within each round (their slices ran in the same round): its median, and ' +
+      'its range over rounds (slowest–fastest, and how far apart: fastest ÷ slowest − 1); ' +
+      "p50 ratio = the subject's median latency ÷ the baseline's (above 1: slower).",
     '',
     ...markdownTable(
       TARGET_COLUMNS,
@@ -183,6 +246,21 @@ export function formatMarkdown(results: SuiteResult, meta: BenchMeta): string {
   ].join('\n');
 }
 
+/** With repeats: each target over the runs, ahead of the run-by-run tables. */
+function repeatSection(results: SuiteResult): string[] {
+  if (results.repeats === undefined) return [];
+  return [
+    `## Targets over ${results.options.repeat ?? 1} runs`,
+    '',
+    "median of runs = the median of the runs' ratios (each over all its rounds), which the target is judged " +
+      "on; each run = every run's ratio, in order; between runs = the lowest–highest run, and how far apart " +
+      '(highest ÷ lowest − 1); rounds of all runs = the ratio within each round of every run: median (range).',
+    '',
+    ...markdownTable(REPEAT_COLUMNS, results.repeats.map(repeatCells)),
+    '',
+  ];
+}
+
 function markdownTable(columns: readonly Column[], rows: string[][]): string[] {
   const row = (cells: readonly string[]) => `| ${cells.map(cell).join(' | ')} |`;
   return [
@@ -202,13 +280,19 @@ export function writeResults(dir: string, results: SuiteResult, meta: BenchMeta)
   const files: [string, string][] = [
     [`${meta.label}.md`, formatMarkdown(results, meta)],
     [`${meta.label}.json`, `${JSON.stringify({ meta, results }, null, 2)}\n`],
-    [`${meta.label}.svg`, renderChart(results, meta)],
+    [`${meta.label}.svg`, renderChart(chartable(results), meta)],
   ];
   return files.map(([name, text]) => {
     const path = join(dir, name);
     writeFileSync(path, text);
     return path;
   });
+}
+
+/** The chart draws one group per measured cell: a repeated suite's groups name their run. */
+function chartable(results: SuiteResult): SuiteResult {
+  if (results.repeats === undefined) return results;
+  return { ...results, cases: results.cases.map((r) => ({ ...r, case: caseLabel(r) })) };
 }
 
 /** Text safe in a markdown table cell and as inline text: no HTML, no column breaks, one line. */
@@ -225,9 +309,14 @@ const CPU_NOTE =
   'CPU µs/op = user + system CPU of the client process per operation: it includes the pg driver ' +
   "parsing results (and the harness's bookkeeping, equal for all variants), not the server's CPU.";
 
+/** The case's name, and which run measured it when the suite was repeated. */
+function caseLabel(r: CaseResult): string {
+  return r.run === undefined ? r.case : `${r.case} · run ${r.run}`;
+}
+
 function variantCells(r: CaseResult, v: VariantResult): string[] {
   return [
-    r.case,
+    caseLabel(r),
     String(r.concurrency),
     v.name,
     formatCount(v.opsPerSecond),
@@ -245,18 +334,25 @@ function hasCpuTargets(results: SuiteResult): boolean {
 
 function targetCells(r: CaseResult, t: TargetResult): string[] {
   return [
-    r.case,
+    caseLabel(r),
     String(r.concurrency),
     formatTarget(t),
     `${formatTargetRatio(t)} ${t.pass ? '✓' : '✗'}`,
-    `${formatRatio(t.roundRatios.median)} (${formatRatio(t.roundRatios.min)}–${formatRatio(t.roundRatios.max)})`,
+    formatRatio(t.roundRatios.median),
+    `${formatRange(t.roundRatios.min, t.roundRatios.max)} (${formatPercent(spreadOf(t.roundRatios))})`,
     formatRatio(t.p50Ratio),
   ];
 }
 
+/** Fastest ÷ slowest − 1: how far apart the ends of a range lie. */
+function spreadOf(range: { min: number; max: number }): number {
+  return range.min > 0 ? range.max / range.min - 1 : 0;
+}
+
 function targetsLine(results: SuiteResult): string {
-  const all = results.cases.reduce((n, r) => n + r.targets.length, 0);
+  const all = targetCount(results);
   const failed = summarizeTargets(results);
-  if (failed.length === 0) return `Targets: all ${all} met ✓`;
-  return `Targets: ${failed.length} of ${all} missed ✗ (${failed.map(formatMiss).join('; ')})`;
+  const over = results.repeats === undefined ? '' : `, on the median of ${results.options.repeat} runs`;
+  if (failed.length === 0) return `Targets: all ${all} met ✓${over}`;
+  return `Targets: ${failed.length} of ${all} missed ✗${over} (${failed.map(formatMiss).join('; ')})`;
 }

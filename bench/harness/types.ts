@@ -86,6 +86,11 @@ export interface MeasureOptions {
 /** What a whole run measures: every case at every concurrency, with the same timings. */
 export interface SuiteOptions extends Omit<MeasureOptions, 'concurrency'> {
   concurrencies: number[];
+  /**
+   * How many times the whole suite is measured, one run after the other (default 1): a ratio that holds
+   * within one run can still move between runs, which only repeating shows.
+   */
+  repeat?: number;
 }
 
 /** Latencies of one variant's operations over all its rounds, in milliseconds (exact, not sketched). */
@@ -136,9 +141,16 @@ export interface TargetMeasurement {
   /** Subject p50 ÷ baseline p50, for information: above 1 the subject's typical operation is slower. */
   p50Ratio: number;
   /** The same ratio round by round (subject and baseline slices of one round): median and range. */
-  roundRatios: { median: number; min: number; max: number };
+  roundRatios: RoundRatios;
   /** ratio ≥ minRatio (throughput), ratio ≤ maxRatio (CPU). */
   pass: boolean;
+}
+
+/** A ratio taken round by round: its median, and the slowest and fastest round. */
+export interface RoundRatios {
+  median: number;
+  min: number;
+  max: number;
 }
 
 export type TargetResult = Target & TargetMeasurement;
@@ -156,12 +168,34 @@ export interface CaseResult {
   slices: SliceResult[];
   /** Whether global.gc ran between slices (node --expose-gc, and the case did not opt out). */
   gcBetweenSlices: boolean;
+  /** Which run of a repeated suite measured it, from 1; absent when the suite ran once. */
+  run?: number;
 }
+
+/** One target of one case at one concurrency over the runs of a repeated suite. */
+export type RepeatedTarget = Target & {
+  case: string;
+  concurrency: number;
+  /** The median of the runs' ratios: what the target is judged on. */
+  ratio: number;
+  /** The median of the runs' p50 ratios. */
+  p50Ratio: number;
+  /** Every round of every run, taken together. */
+  roundRatios: RoundRatios;
+  /** The median ratio meets the target. */
+  pass: boolean;
+  /** Each run's own ratio over all its rounds, and its rounds' median and range, in run order. */
+  runs: { run: number; ratio: number; roundRatios: RoundRatios }[];
+  /** How far the runs' ratios lie apart: the lowest, the highest, and highest ÷ lowest − 1. */
+  spread: { min: number; max: number; relative: number };
+};
 
 export interface SuiteResult {
   options: SuiteOptions;
-  /** Case by case, each at every concurrency in turn. */
+  /** Case by case, each at every concurrency in turn; with repeats, every run's in turn. */
   cases: CaseResult[];
+  /** With more than one run: each target over the runs, which the verdicts are taken from. */
+  repeats?: RepeatedTarget[];
 }
 
 /** What the reports say about the run besides the numbers. */
@@ -178,6 +212,8 @@ export interface BenchMeta {
   options: SuiteOptions;
   /** Free lines for the header (e.g. 'PostgreSQL on the same machine, embedded'). */
   notes?: string[];
+  /** Which cores the client and the server were held to while measuring, or why they were not. */
+  pinning?: string[];
 }
 
 /** A target that was not met, with where it was measured. */

@@ -12,11 +12,14 @@ import {
   BenchDefinitionError,
   BenchOperationError,
   measureCase,
+  median,
   runSuite,
+  summarizeRepeats,
 } from '../../bench/harness/measure.js';
 import { formatConsole, formatMarkdown, summarizeTargets, writeResults } from '../../bench/harness/report.js';
 import { percentile, summarizeLatencies } from '../../bench/harness/statistics.js';
 import type { BenchCase, BenchMeta, CaseResult, SuiteResult, Variant } from '../../bench/harness/types.js';
+import { parseCoreList } from '../../bench/pinning.js';
 import { sleep } from '../support/sleep.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'shared-db-bench-'));
@@ -509,6 +512,115 @@ describe('statistics', () => {
   });
 });
 
+describe('a repeated suite', () => {
+  it('measures every case at every concurrency once per run, counting i on across the runs', async () => {
+    const calls = new Map<string, number[]>();
+    const variant = (name: string, ms: number): Variant => ({
+      name,
+      run: async (worker, i) => {
+        const key = `${name}/${worker}`;
+        calls.set(key, [...(calls.get(key) ?? []), i]);
+        await sleep(ms);
+      },
+    });
+    const c: BenchCase = {
+      name: 'repeated',
+      variants: [variant('fast', 10), variant('slow', 20)],
+      targets: [{ baseline: 'slow', subject: 'fast', minRatio: 1.5 }],
+    };
+    const suite = await onFakeClock(() =>
+      runSuite([c], { concurrencies: [2], warmupMs: 10, sliceMs: 40, rounds: 2, repeat: 3 }),
+    );
+
+    expect(suite.cases.map((r) => [r.run, r.concurrency])).toEqual([
+      [1, 2],
+      [2, 2],
+      [3, 2],
+    ]);
+    // A case's rows stay unique over the runs: no worker of a variant sees the same i twice.
+    for (const [key, seen] of calls) expect(new Set(seen).size, key).toBe(seen.length);
+    expect(calls.size).toBe(4);
+    expect(suite.repeats?.map((t) => [t.case, t.concurrency, t.runs.map((r) => r.run)])).toEqual([
+      ['repeated', 2, [1, 2, 3]],
+    ]);
+    for (const t of suite.repeats ?? []) {
+      expect(t.ratio).toBeCloseTo(2, 9);
+      expect(t.spread.relative).toBeCloseTo(0, 9);
+      expect(t.pass).toBe(true);
+    }
+    expect(summarizeTargets(suite)).toEqual([]);
+  });
+
+  it('judges each target on the median of the runs, and gives each run and their spread', () => {
+    const runOf = (run: number, layer: number): CaseResult => ({
+      ...fakeCase(
+        'user by id',
+        1,
+        [
+          ['layer', layer],
+          ['raw pg named', 1000],
+        ],
+        [{ baseline: 'raw pg named', subject: 'layer', minRatio: 0.9 }],
+      ),
+      run,
+    });
+    const cases = [runOf(1, 950), runOf(2, 800), runOf(3, 880)];
+    const [repeated] = summarizeRepeats(cases);
+    expect(repeated).toMatchObject({
+      case: 'user by id',
+      concurrency: 1,
+      subject: 'layer',
+      baseline: 'raw pg named',
+      minRatio: 0.9,
+      pass: false,
+      spread: { min: 0.8, max: 0.95 },
+    });
+    expect(repeated?.ratio).toBeCloseTo(0.88, 9);
+    expect(repeated?.spread.relative).toBeCloseTo(0.95 / 0.8 - 1, 9);
+    expect(repeated?.runs.map((r) => [r.run, r.ratio])).toEqual([
+      [1, 0.95],
+      [2, 0.8],
+      [3, 0.88],
+    ]);
+
+    const repeatedSuite: SuiteResult = {
+      options: { ...suite.options, repeat: 3 },
+      cases,
+      repeats: summarizeRepeats(cases),
+    };
+    expect(summarizeTargets(repeatedSuite).map((t) => t.ratio)).toEqual([repeated?.ratio]);
+    const md = formatMarkdown(repeatedSuite, {
+      ...meta,
+      options: repeatedSuite.options,
+      pinning: ['client on core 0', 'server on core 1'],
+    });
+    expect(md).toContain('## Targets over 3 runs');
+    expect(md).toContain('| user by id | 1 | layer ≥ 0.90× raw pg named | 0.88× ✗ | 0.95× · 0.80× · 0.88× |');
+    expect(md).toContain('0.80×–0.95× (19 %)');
+    expect(md).toContain('## Targets, run by run');
+    expect(md).toContain('| user by id · run 2 | 1 |');
+    expect(md).toContain('repeated 3 times');
+    expect(md).toContain('**Pinning:** client on core 0; server on core 1');
+    expect(md).toContain('Targets: 1 of 1 missed ✗, on the median of 3 runs');
+    expect(formatConsole(repeatedSuite)).toContain('0.95× · 0.80× · 0.88×');
+    expect(checkWellFormed(renderChart(repeatedSuite, meta))).toBe('svg');
+  });
+
+  it('takes the median of an even number of runs halfway between the middle two', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow(RangeError);
+  });
+});
+
+describe('pinning', () => {
+  it('reads the core lists taskset prints', () => {
+    expect(parseCoreList('0,1')).toEqual([0, 1]);
+    expect(parseCoreList('0-3,6\n')).toEqual([0, 1, 2, 3, 6]);
+    expect(() => parseCoreList('zero')).toThrow(RangeError);
+  });
+});
+
 /** A measured-looking case with the given ops/s and p50 per variant; the first target's baseline leads. */
 function fakeCase(
   name: string,
@@ -638,7 +750,7 @@ describe('reports', () => {
     expect(variantRows[1]).toMatch(/raw pg named .* baseline$/);
     expect(variantRows[2]).toMatch(/raw pg .* 0\.50×$/);
     expect(targetRows[0]).toMatch(
-      /^getById with relations\s+1\s+layer ≥ 0\.80× raw pg named\s+0\.90× ✓\s+0\.90× \(0\.50×–3\.00×\)/,
+      /^getById with relations\s+1\s+layer ≥ 0\.80× raw pg named\s+0\.90× ✓\s+0\.90×\s+0\.50×–3\.00× \(500 %\)/,
     );
     expect(targetRows[1]).toMatch(/^\s+layer ≥ 1\.50× raw pg\s+1\.80× ✓/);
     expect(text).toContain('layer <x> ≥ 0.80× raw pg  ');
@@ -651,11 +763,11 @@ describe('reports', () => {
     const md = formatMarkdown(suite, meta);
     const rows = md.split('\n').filter((l) => /^\| (?!case |---)/.test(l));
     const cells = (row: string) => row.split(/(?<!\\)\|/).length - 2;
-    expect(rows.filter((row) => cells(row) === 6)).toHaveLength(8);
+    expect(rows.filter((row) => cells(row) === 7)).toHaveLength(8);
     expect(rows.filter((row) => cells(row) === 9)).toHaveLength(12);
     expect(md.indexOf('## Targets')).toBeLessThan(md.indexOf('## Variants'));
     expect(md).toContain(
-      '| getById with relations | 10 | layer ≥ 1.50× raw pg | 1.80× ✓ | 1.80× (0.50×–3.00×) | 0.56× |',
+      '| getById with relations | 10 | layer ≥ 1.50× raw pg | 1.80× ✓ | 1.80× | 0.50×–3.00× (500 %) | 0.56× |',
     );
     expect(md).toContain(
       '| getById with relations | 1 | raw pg named | 4,000 | 3,800–4,160 | 0.250 | 3.00 | 123 | baseline |',
@@ -753,7 +865,7 @@ describe('reports with a CPU target', () => {
 
     const md = formatMarkdown(cpuSuite, meta);
     expect(md).toContain(
-      '| read &lt;routed&gt; | 10 | routing CPU/op ≤ 1.05× primary only | 1.10× ✗ | 1.10× (1.09×–1.11×) | 1.02× |',
+      '| read &lt;routed&gt; | 10 | routing CPU/op ≤ 1.05× primary only | 1.10× ✗ | 1.10× | 1.09×–1.11× (1.8 %) | 1.02× |',
     );
     expect(md).toContain('for a CPU target');
     expect(formatMarkdown(suite, meta)).not.toContain('for a CPU target');
