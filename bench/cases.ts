@@ -35,6 +35,8 @@ export interface CheckedCase extends BenchCase {
 export const LAYER = 'layer';
 /** The hand-written SQL as a named prepared statement: what every operation's first target compares with. */
 export const RAW_NAMED = 'raw pg named';
+/** The layer's client CPU per call at most this many times that of its statement sent by hand, named. */
+export const LAYER_MAX_CPU_RATIO = 1.3;
 /** The same SQL unnamed. */
 export const RAW = 'raw pg';
 
@@ -91,6 +93,8 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
   const targets = (unnamedMinRatio = 0.9): Target[] => [
     { baseline: RAW_NAMED, subject: LAYER, minRatio: 0.9 },
     { baseline: RAW, subject: LAYER, minRatio: unnamedMinRatio },
+    // The client's own work per call, whatever the server's share of the time.
+    { kind: 'cpu', baseline: RAW_NAMED, subject: LAYER, maxRatio: LAYER_MAX_CPU_RATIO },
   ];
   const metadataParams = [JSON.stringify({ category }), JSON.stringify({ tags: [tag] }), PAGE + 1];
   const searchParams = ['english', 'english', search.word, 'english', search.word, 'english', search.word];
@@ -316,6 +320,7 @@ export function benchCases(db: Database, pool: pg.Pool, fixtures: Fixtures, runI
       targets: [
         { baseline: RAW_NAMED, subject: LAYER, minRatio: 0.9 },
         { baseline: 'raw pg transaction', subject: LAYER, minRatio: 1.5 },
+        { kind: 'cpu', baseline: RAW_NAMED, subject: LAYER, maxRatio: LAYER_MAX_CPU_RATIO },
       ],
       probe: {
         layer: (probeDb) => createWithLayer(probeDb, probeEmail),

@@ -23,7 +23,8 @@
  *
  *   npm run bench -- [--posts 100000] [--posts-per-user 20] [--seed 1] [--concurrency 1,10]
  *                    [--rounds 5] [--slice-ms 1000] [--warmup-ms 1000] [--repeat 1] [--no-pin] [--label NAME]
- *                    [--url URL [--replica-url URL]] [--only TEXT (cases whose name contains it)] [--check]
+ *                    [--url URL [--replica-url URL]] [--only TEXT (cases whose name contains it)]
+ *                    [--step NAME (only this step; repeatable)] [--check]
  *                    [--stream-rows 2000000] [--load-rows 1000000] [--duplicate-at 500000]
  */
 import { join } from 'node:path';
@@ -88,7 +89,7 @@ const STANDBY_REPLAY_TIMEOUT_MS = 300_000;
 
 const usage = `usage: npm run bench -- [--posts N] [--posts-per-user M] [--seed S] [--concurrency 1,10]
   [--rounds R] [--slice-ms MS] [--warmup-ms MS] [--repeat N] [--no-pin] [--label NAME] [--url postgres://… [--replica-url postgres://…]]
-  [--only TEXT] [--check] [--stream-rows N] [--load-rows N] [--duplicate-at N]`;
+  [--only TEXT] [--step operations|search-ranking|large-data|telemetry|replicas ...] [--check] [--stream-rows N] [--load-rows N] [--duplicate-at N]`;
 
 function positive(name: string, text: string): number {
   const value = Number(text);
@@ -114,6 +115,7 @@ const argumentOptions = {
   'replica-url': { type: 'string' },
   check: { type: 'boolean', default: false },
   only: { type: 'string' },
+  step: { type: 'string', multiple: true },
   'stream-rows': { type: 'string', default: '2000000' },
   'load-rows': { type: 'string', default: '1000000' },
   'duplicate-at': { type: 'string', default: '500000' },
@@ -151,6 +153,7 @@ function readArguments() {
     replicaUrl: values['replica-url'],
     check: values.check,
     only: values.only,
+    steps: stepsChosen(values.step),
     largeData: {
       streamRows: positive('stream-rows', values['stream-rows']),
       loadRows: positive('load-rows', values['load-rows']),
@@ -274,17 +277,35 @@ async function waitForStandby(primaryUrl: string, standbyAdminUrl: string): Prom
   }
 }
 
+const STEPS = ['operations', 'search-ranking', 'large-data', 'telemetry', 'replicas'] as const;
+type StepName = (typeof STEPS)[number];
+
+/** `--step NAME` (repeatable): only these steps; default every one. */
+function stepsChosen(given: string[] | undefined): readonly StepName[] {
+  if (given === undefined) return STEPS;
+  for (const step of given) {
+    if (!(STEPS as readonly string[]).includes(step)) {
+      console.error(`--step ${JSON.stringify(step)}: the steps are ${STEPS.join(', ')}\n${usage}`);
+      process.exit(2);
+    }
+  }
+  return given as StepName[];
+}
+
 async function main(): Promise<void> {
   const options = readArguments();
   const suite: SuiteOptions = { ...options.suite, concurrencies: options.concurrencies };
   const selected = (name: string) => options.only === undefined || name.includes(options.only);
-  const runOperations = Object.values(caseNames(searchWord())).some(selected);
-  const runLargeData = Object.values(LARGE_DATA_CASE_NAMES).some(selected);
-  const wantReplicas = Object.values(REPLICA_CASE_NAMES).some(selected);
-  const runTelemetry = Object.values(TELEMETRY_CASE_NAMES).some(selected);
-  const runSearchRanking = selected(searchRankingCaseName({ search: { ...searchWord(), matches: 0 } }));
+  const step = (name: StepName, names: string[]) => options.steps.includes(name) && names.some(selected);
+  const runOperations = step('operations', Object.values(caseNames(searchWord())));
+  const runLargeData = step('large-data', Object.values(LARGE_DATA_CASE_NAMES));
+  const wantReplicas = step('replicas', Object.values(REPLICA_CASE_NAMES));
+  const runTelemetry = step('telemetry', Object.values(TELEMETRY_CASE_NAMES));
+  const runSearchRanking = step('search-ranking', [
+    searchRankingCaseName({ search: { ...searchWord(), matches: 0 } }),
+  ]);
   if (!runOperations && !runLargeData && !wantReplicas && !runTelemetry && !runSearchRanking) {
-    console.error(`--only ${JSON.stringify(options.only)}: no case's name contains it\n${usage}`);
+    console.error(`--only and --step choose no case\n${usage}`);
     process.exit(2);
   }
   const runReplicas = wantReplicas && (options.url === undefined || options.replicaUrl !== undefined);
