@@ -37,6 +37,7 @@ import {
   type Step,
 } from './operations-step.js';
 import { Pinning } from './pinning.js';
+import { measureSearchRanking } from './search-ranking-cases.js';
 
 const RESULTS_DIR = join(import.meta.dirname, 'results');
 
@@ -217,7 +218,19 @@ async function measureBoth(adminUrl: string, options: Options, pinning: Pinning)
         selected,
         seedSeconds,
       );
-      steps.push({ ...step, seedSeconds });
+      // Search through RUM too, where the server has the rum extension (else one note says why not).
+      const ranking = await measureSearchRanking(
+        url,
+        { users: size.users, postsPerUser: options.postsPerUser, concurrencies: options.suite.concurrencies },
+        options.suite,
+        selected,
+      );
+      steps.push({
+        ...step,
+        cases: [...step.cases, ...ranking.cases],
+        notes: [...step.notes, ...ranking.notes],
+        seedSeconds,
+      });
     }
     return steps;
   } finally {
