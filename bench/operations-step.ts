@@ -105,6 +105,17 @@ export async function migrateAndSeed(
   return seedSeconds;
 }
 
+/** The layer's configuration for the bench database `url`: a pool of `poolSize`, errors logged only. */
+export function benchConfig(url: string, poolSize: number) {
+  return loadConfig({
+    ENABLE_POSTGRES: 'true',
+    POSTGRES_PRISMA_URL: url,
+    POSTGRES_URL_NON_POOLING: url,
+    POSTGRES_POOL_MAX: String(poolSize),
+    DATABASE_LOG_LEVEL: 'error',
+  });
+}
+
 /** What one step of the run measured, and what the report says of it. */
 export interface Step {
   /** With repeats, every run's. */
@@ -143,13 +154,7 @@ export async function measureOperations(
   selected: (name: string) => boolean,
   seedSeconds: number,
 ): Promise<Step> {
-  const config = loadConfig({
-    ENABLE_POSTGRES: 'true',
-    POSTGRES_PRISMA_URL: url,
-    POSTGRES_URL_NON_POOLING: url,
-    POSTGRES_POOL_MAX: String(POOL_SIZE),
-    DATABASE_LOG_LEVEL: 'error',
-  });
+  const config = benchConfig(url, POOL_SIZE);
   // GIN, as the hand-written statements rank: the RUM path has a step of its own (search-ranking-cases.ts).
   const db = createDatabase(config, { searchIndex: 'gin' });
   const pool = createPgPool(config.pooled, { max: POOL_SIZE });

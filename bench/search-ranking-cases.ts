@@ -9,13 +9,12 @@
  */
 import { wordWithFrequency } from '../scripts/lib/seed/search-words.js';
 import { parseConnectionUrl } from '../src/config/connection-url.js';
-import { loadConfig } from '../src/config/load-config.js';
 import { createDatabase, type Database } from '../src/database/database.js';
 import { createPgPool } from '../src/pool/connect.js';
 import { type Fixtures, pickFixtures } from './fixtures.js';
 import { runSuite } from './harness/measure.js';
 import type { BenchCase, CaseResult, SuiteOptions } from './harness/types.js';
-import { POOL_SIZE, type Step, serverVersion } from './operations-step.js';
+import { benchConfig, POOL_SIZE, type Step, serverVersion } from './operations-step.js';
 
 export const RUM = 'layer, RUM';
 export const GIN = 'layer, GIN';
@@ -47,13 +46,7 @@ export interface SearchRankingBench {
 }
 
 export async function openSearchRankingBench(url: string, poolSize: number): Promise<SearchRankingBench> {
-  const config = loadConfig({
-    ENABLE_POSTGRES: 'true',
-    POSTGRES_PRISMA_URL: url,
-    POSTGRES_URL_NON_POOLING: url,
-    POSTGRES_POOL_MAX: String(poolSize),
-    DATABASE_LOG_LEVEL: 'error',
-  });
+  const config = benchConfig(url, poolSize);
   const rum = createDatabase(config);
   const gin = createDatabase(config, { searchIndex: 'gin' });
   const health = await rum.health();

@@ -53,11 +53,11 @@ import {
   type ReadableSpan,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
-import { loadConfig } from '../src/config/load-config.js';
 import { createDatabase, type Database } from '../src/database/database.js';
 import { INSTRUMENTATION_SCOPE } from '../src/telemetry/telemetry.js';
 import type { Fixtures } from './fixtures.js';
 import type { BenchCase, CaseResult, Variant } from './harness/types.js';
+import { benchConfig } from './operations-step.js';
 
 export const TELEMETRY_OFF = 'layer, telemetry off';
 export const NO_SDK = 'layer, no SDK';
@@ -180,13 +180,7 @@ export function openTelemetryBench(url: string, poolSize: number): TelemetryBenc
     throw new TelemetryCheckError('a global context manager was registered before the telemetry step');
   }
   const sdk = startSdk();
-  const config = loadConfig({
-    ENABLE_POSTGRES: 'true',
-    POSTGRES_PRISMA_URL: url,
-    POSTGRES_URL_NON_POOLING: url,
-    POSTGRES_POOL_MAX: String(poolSize),
-    DATABASE_LOG_LEVEL: 'error',
-  });
+  const config = benchConfig(url, poolSize);
   const databases = {
     off: createDatabase(config, { telemetry: false }),
     noSdk: createDatabase(config),

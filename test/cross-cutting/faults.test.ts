@@ -420,6 +420,7 @@ describe('health', () => {
       roundTripMs: expect.any(Number),
       pool: { total: 2, idle: 1, waiting: 0 },
       pgbouncer: true,
+      search: expect.objectContaining({ index: expect.stringMatching(/^(rum|gin)$/) }),
     });
     expect(report.roundTripMs).toBeGreaterThan(0);
     expect((await database().health()).pgbouncer).toBe(false);
