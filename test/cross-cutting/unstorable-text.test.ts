@@ -210,8 +210,12 @@ const ENTRY_POINTS: [string, string, (text: string) => Promise<unknown>][] = [
   [
     'posts.search after',
     'after',
-    (t) =>
-      db.posts.search('kept', { after: Buffer.from(JSON.stringify(['rank', 0.5, t])).toString('base64url') }),
+    // The cursor of the way this server ranks: by rank through GIN, by distance through RUM.
+    async (t) => {
+      const kind = (await db.health()).search?.index === 'rum' ? 'rum' : 'rank';
+      const after = Buffer.from(JSON.stringify([kind, 0.5, t])).toString('base64url');
+      return db.posts.search('kept', { after });
+    },
   ],
   // roles
   ['roles.assign userId', 'userId', (t) => db.roles.assign(t, { name: 'r' }).catch(notFoundIsFine)],
