@@ -5,6 +5,8 @@
  */
 import type pg from 'pg';
 import { wordWithFrequency } from '../scripts/lib/seed/index.js';
+import { parseConnectionUrl } from '../src/config/connection-url.js';
+import { createPgPool } from '../src/pool/connect.js';
 import { encodeCursor } from '../src/query/pagination.js';
 
 export interface Fixtures {
@@ -78,4 +80,14 @@ export async function pickFixtures(pool: pg.Pool, maxWorkers: number): Promise<F
     tag: tag.rows[0]?.value ?? 'programming',
     search: { ...word, matches: matches.rows[0]?.count ?? 0 },
   };
+}
+
+/** The fixtures of the seeded database `url`, read over a connection of their own. */
+export async function loadFixtures(url: string, maxWorkers: number): Promise<Fixtures> {
+  const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
+  try {
+    return await pickFixtures(pool, maxWorkers);
+  } finally {
+    await pool.end();
+  }
 }

@@ -28,13 +28,13 @@
  *                    [--stream-rows 2000000] [--load-rows 1000000] [--duplicate-at 500000]
  */
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startThrowAwayServer } from '../scripts/lib/embedded-server.js';
 import { startReplicationPair } from '../scripts/lib/replication-pair.js';
 import { parseConnectionUrl } from '../src/config/connection-url.js';
-import { connectClient, createPgPool } from '../src/pool/connect.js';
+import { connectClient } from '../src/pool/connect.js';
+import { parseOrRefuse, positive, refuse, sharedOptions, sharedSettings } from './arguments.js';
 import { caseNames } from './cases.js';
-import { pickFixtures, searchWord } from './fixtures.js';
+import { loadFixtures, searchWord } from './fixtures.js';
 import { runSuite, summarizeRepeats } from './harness/measure.js';
 import {
   describeMachine,
@@ -91,30 +91,13 @@ const usage = `usage: npm run bench -- [--posts N] [--posts-per-user M] [--seed 
   [--rounds R] [--slice-ms MS] [--warmup-ms MS] [--repeat N] [--no-pin] [--label NAME] [--url postgres://… [--replica-url postgres://…]]
   [--only TEXT] [--step operations|search-ranking|large-data|telemetry|replicas ...] [--check] [--stream-rows N] [--load-rows N] [--duplicate-at N]`;
 
-function positive(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`--${name}: "${text}" is not a positive whole number\n${usage}`);
-    process.exit(2);
-  }
-  return value;
-}
-
 const argumentOptions = {
+  ...sharedOptions,
   posts: { type: 'string', default: '100000' },
-  'posts-per-user': { type: 'string', default: '20' },
-  seed: { type: 'string', default: '1' },
-  concurrency: { type: 'string', default: '1,10' },
-  rounds: { type: 'string', default: '5' },
-  'slice-ms': { type: 'string', default: '1000' },
-  'warmup-ms': { type: 'string', default: '1000' },
   repeat: { type: 'string', default: '1' },
-  'no-pin': { type: 'boolean', default: false },
   label: { type: 'string' },
-  url: { type: 'string' },
   'replica-url': { type: 'string' },
   check: { type: 'boolean', default: false },
-  only: { type: 'string' },
   step: { type: 'string', multiple: true },
   'stream-rows': { type: 'string', default: '2000000' },
   'load-rows': { type: 'string', default: '1000000' },
@@ -122,42 +105,34 @@ const argumentOptions = {
 } as const;
 
 function readArguments() {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof argumentOptions; strict: true }>>;
-  try {
-    parsed = parseArgs({ options: argumentOptions, strict: true });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
-    process.exit(2);
-  }
-  const { values } = parsed;
+  const { values } = parseOrRefuse({ options: argumentOptions, strict: true }, usage);
   if (values['replica-url'] !== undefined && values.url === undefined) {
-    console.error(`--replica-url names a standby of the --url server: give --url too\n${usage}`);
-    process.exit(2);
+    refuse('--replica-url names a standby of the --url server: give --url too', usage);
   }
-  const posts = positive('posts', values.posts);
-  const postsPerUser = positive('posts-per-user', values['posts-per-user']);
+  const shared = sharedSettings(values, usage);
+  const posts = positive('posts', values.posts, usage);
   return {
-    users: Math.max(1, Math.round(posts / postsPerUser)),
-    postsPerUser,
-    seed: positive('seed', values.seed),
-    concurrencies: values.concurrency.split(',').map((part) => positive('concurrency', part.trim())),
+    users: Math.max(1, Math.round(posts / shared.postsPerUser)),
+    postsPerUser: shared.postsPerUser,
+    seed: shared.seed,
+    concurrencies: shared.concurrencies,
     suite: {
-      rounds: positive('rounds', values.rounds),
-      sliceMs: positive('slice-ms', values['slice-ms']),
-      warmupMs: positive('warmup-ms', values['warmup-ms']),
-      repeat: positive('repeat', values.repeat),
+      rounds: shared.rounds,
+      sliceMs: shared.sliceMs,
+      warmupMs: shared.warmupMs,
+      repeat: positive('repeat', values.repeat, usage),
     },
-    pin: !values['no-pin'],
+    pin: shared.pin,
     label: values.label ?? `posts-${posts}`,
-    url: values.url,
+    url: shared.url,
     replicaUrl: values['replica-url'],
     check: values.check,
-    only: values.only,
+    only: shared.only,
     steps: stepsChosen(values.step),
     largeData: {
-      streamRows: positive('stream-rows', values['stream-rows']),
-      loadRows: positive('load-rows', values['load-rows']),
-      duplicateAt: positive('duplicate-at', values['duplicate-at']),
+      streamRows: positive('stream-rows', values['stream-rows'], usage),
+      loadRows: positive('load-rows', values['load-rows'], usage),
+      duplicateAt: positive('duplicate-at', values['duplicate-at'], usage),
     },
   };
 }
@@ -171,13 +146,7 @@ async function measureTelemetry(
   suite: SuiteOptions,
   selected: (name: string) => boolean,
 ): Promise<Step> {
-  const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
-  let fixtures: Awaited<ReturnType<typeof pickFixtures>>;
-  try {
-    fixtures = await pickFixtures(pool, Math.max(...options.concurrencies));
-  } finally {
-    await pool.end();
-  }
+  const fixtures = await loadFixtures(url, Math.max(...options.concurrencies));
   const operations = telemetryOperations(fixtures, Date.now().toString(36)).filter((o) => selected(o.name));
   const bench = openTelemetryBench(url, POOL_SIZE);
   try {
@@ -285,8 +254,7 @@ function stepsChosen(given: string[] | undefined): readonly StepName[] {
   if (given === undefined) return STEPS;
   for (const step of given) {
     if (!(STEPS as readonly string[]).includes(step)) {
-      console.error(`--step ${JSON.stringify(step)}: the steps are ${STEPS.join(', ')}\n${usage}`);
-      process.exit(2);
+      refuse(`--step ${JSON.stringify(step)}: the steps are ${STEPS.join(', ')}`, usage);
     }
   }
   return given as StepName[];
@@ -305,8 +273,7 @@ async function main(): Promise<void> {
     searchRankingCaseName({ search: { ...searchWord(), matches: 0 } }),
   ]);
   if (!runOperations && !runLargeData && !wantReplicas && !runTelemetry && !runSearchRanking) {
-    console.error(`--only and --step choose no case\n${usage}`);
-    process.exit(2);
+    refuse('--only and --step choose no case', usage);
   }
   const runReplicas = wantReplicas && (options.url === undefined || options.replicaUrl !== undefined);
   const pinning = Pinning.prepare(options.pin);
@@ -322,8 +289,7 @@ async function main(): Promise<void> {
   if (wantReplicas && !runReplicas) {
     const note = 'the replica cases were skipped: --url names a server, and no --replica-url a standby of it';
     if (!runOperations && !runLargeData && !runTelemetry && !runSearchRanking) {
-      console.error(`${note}, and --only chooses no other case\n${usage}`);
-      process.exit(2);
+      refuse(`${note}, and --only chooses no other case`, usage);
     }
     console.log(note);
     notes.push(note);

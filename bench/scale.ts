@@ -16,8 +16,8 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startThrowAwayServer } from '../scripts/lib/embedded-server.js';
+import { parseOrRefuse, positive, refuse, sharedOptions, sharedSettings } from './arguments.js';
 import { caseNames } from './cases.js';
 import { searchWord } from './fixtures.js';
 import {
@@ -107,73 +107,45 @@ const usage = `usage: npm run bench:scale -- [--small N] [--large N] [--posts-pe
   [--url postgres://…] [--label NAME]
 or: npm run bench:scale -- SMALL.json LARGE.json [--label NAME]`;
 
-function positive(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`--${name}: "${text}" is not a positive whole number\n${usage}`);
-    process.exit(2);
-  }
-  return value;
-}
-
 const argumentOptions = {
+  ...sharedOptions,
   small: { type: 'string', default: '100000' },
   large: { type: 'string', default: '1000000' },
-  'posts-per-user': { type: 'string', default: '20' },
-  seed: { type: 'string', default: '1' },
-  concurrency: { type: 'string', default: '1,10' },
-  rounds: { type: 'string', default: '5' },
-  'slice-ms': { type: 'string', default: '1000' },
-  'warmup-ms': { type: 'string', default: '1000' },
-  only: { type: 'string' },
-  'no-pin': { type: 'boolean', default: false },
-  url: { type: 'string' },
   label: { type: 'string', default: 'scale' },
 } as const;
 
 function readArguments() {
-  let parsed: ReturnType<
-    typeof parseArgs<{ options: typeof argumentOptions; strict: true; allowPositionals: true }>
-  >;
-  try {
-    parsed = parseArgs({ options: argumentOptions, strict: true, allowPositionals: true });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
-    process.exit(2);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseOrRefuse(
+    { options: argumentOptions, strict: true, allowPositionals: true },
+    usage,
+  );
   if (positionals.length !== 0 && positionals.length !== 2) {
-    console.error(`give two saved results to compare, or none to measure\n${usage}`);
-    process.exit(2);
+    refuse('give two saved results to compare, or none to measure', usage);
   }
   if (!/^[\w][\w.-]*$/.test(values.label)) {
-    console.error(`--label must be a plain file name, got '${values.label}'\n${usage}`);
-    process.exit(2);
+    refuse(`--label must be a plain file name, got '${values.label}'`, usage);
   }
-  const postsPerUser = positive('posts-per-user', values['posts-per-user']);
-  const small = positive('small', values.small);
-  const large = positive('large', values.large);
-  if (small >= large) {
-    console.error(`--small (${small}) must be fewer posts than --large (${large})\n${usage}`);
-    process.exit(2);
-  }
+  const shared = sharedSettings(values, usage);
+  const small = positive('small', values.small, usage);
+  const large = positive('large', values.large, usage);
+  if (small >= large) refuse(`--small (${small}) must be fewer posts than --large (${large})`, usage);
   return {
     saved: positionals as [string, string] | [],
     sizes: [small, large].map((posts) => ({
       posts,
-      users: Math.max(1, Math.round(posts / postsPerUser)),
+      users: Math.max(1, Math.round(posts / shared.postsPerUser)),
     })),
-    postsPerUser,
-    seed: positive('seed', values.seed),
+    postsPerUser: shared.postsPerUser,
+    seed: shared.seed,
     suite: {
-      rounds: positive('rounds', values.rounds),
-      sliceMs: positive('slice-ms', values['slice-ms']),
-      warmupMs: positive('warmup-ms', values['warmup-ms']),
-      concurrencies: values.concurrency.split(',').map((part) => positive('concurrency', part.trim())),
+      rounds: shared.rounds,
+      sliceMs: shared.sliceMs,
+      warmupMs: shared.warmupMs,
+      concurrencies: shared.concurrencies,
     } satisfies SuiteOptions,
-    only: values.only,
-    pin: !values['no-pin'],
-    url: values.url,
+    only: shared.only,
+    pin: shared.pin,
+    url: shared.url,
     label: values.label,
   };
 }
@@ -244,8 +216,7 @@ async function measure(options: Options): Promise<void> {
     options.only !== undefined &&
     !Object.values(caseNames(searchWord())).some((name) => name.includes(options.only as string))
   ) {
-    console.error(`--only ${JSON.stringify(options.only)}: no operation case's name contains it\n${usage}`);
-    process.exit(2);
+    refuse(`--only ${JSON.stringify(options.only)}: no operation case's name contains it`, usage);
   }
   const pinning = Pinning.prepare(options.pin);
   const started = performance.now();

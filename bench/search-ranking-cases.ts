@@ -8,10 +8,8 @@
  * postgresql-15-rum. On a server without it the step says so and measures nothing.
  */
 import { wordWithFrequency } from '../scripts/lib/seed/search-words.js';
-import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { createDatabase, type Database } from '../src/database/database.js';
-import { createPgPool } from '../src/pool/connect.js';
-import { type Fixtures, pickFixtures } from './fixtures.js';
+import { type Fixtures, loadFixtures } from './fixtures.js';
 import { runSuite } from './harness/measure.js';
 import type { BenchCase, CaseResult, SuiteOptions } from './harness/types.js';
 import { benchConfig, POOL_SIZE, type Step, serverVersion } from './operations-step.js';
@@ -216,13 +214,7 @@ export async function measureSearchRanking(
   suite: SuiteOptions,
   selected: (name: string) => boolean,
 ): Promise<Step> {
-  const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
-  let fixtures: Fixtures;
-  try {
-    fixtures = await pickFixtures(pool, Math.max(...options.concurrencies));
-  } finally {
-    await pool.end();
-  }
+  const fixtures = await loadFixtures(url, Math.max(...options.concurrencies));
   const dataset = { users: options.users, posts: options.users * options.postsPerUser };
   const bench = await openSearchRankingBench(url, POOL_SIZE);
   try {

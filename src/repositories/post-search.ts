@@ -26,6 +26,7 @@ import {
   searchTextSchema,
 } from './post-search-input.js';
 import type { SearchRanking } from './search-ranking.js';
+import { postColumns } from './select-lists.js';
 import { authorIsLive } from './soft-delete.js';
 
 export type { SearchOptions } from './post-search-input.js';
@@ -77,19 +78,22 @@ function decodeCursor(cursor: string): { kind: CursorKind; value: number; id: st
   return { kind, value, id };
 }
 
-/** The select list of each column: the outer query reads pg_posts as p and pg_users as u. */
-const columnSelections = {
-  id: 'p.id',
-  title: 'p.title',
-  content: 'p.content',
-  published: 'p.published',
-  authorId: 'p.authorId',
-  metadata: 'p.metadata',
-  createdAt: 'p.created_at as createdAt',
-  updatedAt: 'p.updated_at as updatedAt',
-  deletedAt: 'p.deleted_at as deletedAt',
-  authorName: 'u.name as authorName',
-} as const satisfies Record<SearchColumn, string>;
+/** The field a select list entry gives: its alias, or its column. */
+type FieldOf<S extends string> = S extends `${string} as ${infer Alias}`
+  ? Alias
+  : S extends `${string}.${infer Column}`
+    ? Column
+    : never;
+const fieldOf = (selection: string) =>
+  selection.split(' as ')[1] ?? selection.slice(selection.indexOf('.') + 1);
+const hitSelections = [...postColumns, 'u.name as authorName'] as const;
+/**
+ * The select list entry of each column: the post's from the list every read uses (pg_posts as p), the
+ * author's name from pg_users as u. Typed by the fields the entries give, so a column without one fails to compile.
+ */
+const columnSelections: Record<SearchColumn, string> = Object.fromEntries(
+  hitSelections.map((selection) => [fieldOf(selection), selection]),
+) as { [S in (typeof hitSelections)[number] as FieldOf<S>]: S };
 
 async function checkLanguage(context: SearchContext, kysely: Kysely<DB>, language: string): Promise<void> {
   const cache = context.configurations;
@@ -225,25 +229,24 @@ export function searchQuery(kysely: Kysely<DB>, plan: SearchPlan, ranking: Searc
     const document = stored
       ? sql<string>`${sql.ref('p.search_vector')}`
       : fullText.postDocument(plan.language, 'p');
-    const rank = fullText.rank(document, tsquery);
     if (plan.candidates === undefined)
-      return matching(document)
-        .select(['p.id', rank.as('rank')])
-        .$if(after !== undefined, (q) => q.where(afterCursor(rank, '<')))
-        .orderBy('rank', 'desc')
-        .orderBy('p.id')
-        .limit(plan.fetch)
-        .$castTo<HitRow>();
+      return rankedPage(matching(document), fullText.rank(document, tsquery));
     // Bounded: the first matches the index finds, in storage order, are the only ones read and ranked.
     // An order of our own (newest first) would read every match to sort them, the cost this avoids.
     const firstFound = matching(document)
       .select(['p.id', document.as('document')])
       .limit(plan.candidates);
-    const candidateRank = fullText.rank(sql.ref('p.document'), tsquery);
-    return kysely
-      .selectFrom(firstFound.as('p'))
-      .select(['p.id', candidateRank.as('rank')])
-      .$if(after !== undefined, (q) => q.where(afterCursor(candidateRank, '<')))
+    return rankedPage(
+      // Typed as the posts it holds: the page reads their id alone, and the rank its own column.
+      kysely.selectFrom(firstFound.as('p')) as unknown as ReturnType<typeof matching>,
+      fullText.rank(sql.ref('p.document'), tsquery),
+    );
+  }
+  /** A page of `from`'s posts by `rank`, best first, continued by (rank, id). */
+  function rankedPage(from: ReturnType<typeof matching>, rank: RawBuilder<number>) {
+    return from
+      .select(['p.id', rank.as('rank')])
+      .$if(after !== undefined, (q) => q.where(afterCursor(rank, '<')))
       .orderBy('rank', 'desc')
       .orderBy('p.id')
       .limit(plan.fetch)
