@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import type { StaleReason } from '../errors/stale-statement.js';
+import { leastRecentlyUsed } from './least-recently-used.js';
 
 export type QueryCallback = (error: Error | undefined, result: pg.QueryResult) => void;
 
@@ -87,10 +88,11 @@ export interface StatementEpoch {
   value: number;
 }
 
-/** One connection's named statements, least recently used first. */
+/** One connection's named statements, the least recently used closed past the limit. */
 export class PreparedStatements {
-  /** SQL text → statement name. A Map iterates in insertion order: a hit moves the text to the end. */
-  readonly #names = new Map<string, string>();
+  /** SQL text → its statement name and the tick of its last use (see least-recently-used.ts). */
+  readonly #names = new Map<string, { name: string; used: number }>();
+  #tick = 0;
   /** Names to close before the next statement is sent. */
   #toClose: string[] = [];
   readonly #shared: StatementEpoch;
@@ -113,21 +115,16 @@ export class PreparedStatements {
       this.#epoch = this.#shared.value;
       this.#forgetAll();
     }
-    let name = this.#names.get(text);
-    if (name === undefined) {
-      name = statementName(text);
-      if (this.#names.size >= this.limit) {
-        const [oldestText, oldestName] = this.#names.entries().next().value as [string, string];
-        this.#names.delete(oldestText);
-        this.#toClose.push(oldestName);
-      }
-    } else {
-      this.#names.delete(text);
+    let statement = this.#names.get(text);
+    if (statement === undefined) {
+      if (this.#names.size >= this.limit) this.#closeLeastRecentlyUsed();
+      statement = { name: statementName(text), used: 0 };
+      this.#names.set(text, statement);
     }
-    this.#names.set(text, name);
+    statement.used = ++this.#tick;
     const close = this.#toClose;
     if (close.length > 0) this.#toClose = [];
-    return new NamedQuery({ name, text, values: values as unknown[] }, callback, close);
+    return new NamedQuery({ name: statement.name, text, values: values as unknown[] }, callback, close);
   }
 
   /**
@@ -141,16 +138,24 @@ export class PreparedStatements {
       this.#forgetAll();
       return;
     }
-    const name = this.#names.get(text);
-    if (name !== undefined) {
+    const statement = this.#names.get(text);
+    if (statement !== undefined) {
       this.#names.delete(text);
-      this.#toClose.push(name);
+      this.#toClose.push(statement.name);
     }
     this.#shared.value += 1;
   }
 
+  #closeLeastRecentlyUsed(): void {
+    const oldest = leastRecentlyUsed(this.#names);
+    const statement = oldest === undefined ? undefined : this.#names.get(oldest);
+    if (oldest === undefined || statement === undefined) return;
+    this.#names.delete(oldest);
+    this.#toClose.push(statement.name);
+  }
+
   #forgetAll(): void {
-    for (const name of this.#names.values()) this.#toClose.push(name);
+    for (const { name } of this.#names.values()) this.#toClose.push(name);
     this.#names.clear();
   }
 }

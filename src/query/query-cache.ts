@@ -9,6 +9,7 @@
  * with the values, so nothing a caller passes reaches the SQL text.
  */
 import type { Compilable, CompiledQuery } from 'kysely';
+import { leastRecentlyUsed } from '../pool/least-recently-used.js';
 import { unnamed } from '../pool/prepared-statements.js';
 
 const MARK = '\uE000shared-db:';
@@ -71,11 +72,7 @@ function valueAt(values: unknown, path: readonly string[]): unknown {
 
 /** Templates by shape key, the least recently used dropped past `limit`. */
 export class QueryCache {
-  /**
-   * Each template with the tick of its last use. A hit only updates the tick: moving the key to the
-   * Map's end (delete, then set) made the Map rehash every few calls, the largest cost of a hit. The
-   * least recently used is looked for only when a new shape arrives at the limit.
-   */
+  /** Each template with the tick of its last use (see least-recently-used.ts). */
   readonly #templates = new Map<string, { template: QueryTemplate; used: number }>();
   #tick = 0;
 
@@ -99,14 +96,7 @@ export class QueryCache {
   }
 
   #dropLeastRecentlyUsed(): void {
-    let oldest: string | undefined;
-    let oldestUse = Number.POSITIVE_INFINITY;
-    for (const [key, { used }] of this.#templates) {
-      if (used < oldestUse) {
-        oldest = key;
-        oldestUse = used;
-      }
-    }
+    const oldest = leastRecentlyUsed(this.#templates);
     if (oldest !== undefined) this.#templates.delete(oldest);
   }
 

@@ -203,6 +203,7 @@ const storedRole = ROLE_COLUMNS;
 
 /** Sorts `items` (in place) into the order of `given`, matched by id. */
 function inOrderOf(items: { id: string }[], given: readonly { id: string }[]): void {
+  if (items.length < 2) return;
   const position = new Map(given.map((item, index) => [item.id, index]));
   items.sort((a, b) => (position.get(a.id) ?? 0) - (position.get(b.id) ?? 0));
 }
