@@ -1,6 +1,8 @@
 /**
- * Client CPU per call of four repository operations, the layer against the very statement it sends
- * written by hand and sent with `pg` as a named prepared statement (`pool.query({ name, text, values })`).
+ * Client CPU per call of seven repository operations (a user by id with relations, a nested create, a
+ * soft delete + restore, the posts pages with authors, first and deep, posts by metadata, a page of
+ * users), the layer against the very statement it sends written by hand and sent with `pg` as a named
+ * prepared statement (`pool.query({ name, text, values })`).
  * Measured by the process's own CPU accounting (process.cpuUsage, user + system) over a fixed number of
  * calls, so a busy machine lengthens the wall time but hardly the figure; the variants alternate round by
  * round and the median round counts. `--variant layer --only …` runs one side alone, for `node --cpu-prof`
@@ -19,6 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
+import { type Fixtures, pickFixtures } from '../bench/fixtures.js';
 import * as hand from '../bench/hand-written-sql.js';
 import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { loadConfig } from '../src/config/load-config.js';
@@ -86,7 +89,15 @@ interface Operation {
   raw(i: number): Promise<unknown>;
 }
 
-function operations(db: Database, pool: pg.Pool, userIds: string[], postIds: string[][], run: string) {
+function operations(
+  db: Database,
+  pool: pg.Pool,
+  userIds: string[],
+  postIds: string[][],
+  run: string,
+  fixtures: Fixtures,
+) {
+  const { deep, category, tag } = fixtures;
   let created = 0;
   const pick = <T>(items: readonly T[], i: number) => items[(i * 7919) % items.length] as T;
   const post = {
@@ -147,6 +158,31 @@ function operations(db: Database, pool: pg.Pool, userIds: string[], postIds: str
         await pool.query({ name: 'p_soft_delete', text: hand.SOFT_DELETE_POST, values: [id] });
         await pool.query({ name: 'p_restore', text: hand.RESTORE_POST, values: [null, id] });
       },
+    },
+    {
+      name: 'posts page with authors',
+      layer: () => db.posts.findMany({ include: { author: true }, first: 20 }),
+      raw: () => pool.query({ name: 'p_posts_page', text: hand.POSTS_FIRST_PAGE, values: [21] }),
+    },
+    {
+      name: 'posts page deep in the table',
+      layer: () => db.posts.findMany({ include: { author: true }, first: 20, after: deep.cursor }),
+      raw: () =>
+        pool.query({
+          name: 'p_posts_after',
+          text: hand.POSTS_PAGE_AFTER,
+          values: [deep.createdAt, deep.id, 21],
+        }),
+    },
+    {
+      name: 'posts by metadata',
+      layer: () => db.posts.findByMetadata({ category, tags: { any: [tag] } }, { first: 20 }),
+      raw: () =>
+        pool.query({
+          name: 'p_posts_metadata',
+          text: hand.POSTS_BY_METADATA,
+          values: [JSON.stringify({ category }), JSON.stringify({ tags: [tag] }), 21],
+        }),
     },
     {
       name: 'page of users',
@@ -237,6 +273,7 @@ async function main() {
       users.rows.map((row) => row.id),
       postIds,
       Date.now().toString(36),
+      await pickFixtures(pool, CONCURRENCY),
     );
     await ops.capture();
     const chosen = ops.list.filter((op) => !args.only || op.name.includes(args.only));
