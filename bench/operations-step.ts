@@ -14,7 +14,7 @@ import { RUM_INDEX } from '../src/migrate/rum-extension.js';
 import { connectClient, createPgPool } from '../src/pool/connect.js';
 import { benchCases } from './cases.js';
 import { checkSameResults, checkSameSql } from './checks.js';
-import { pickFixtures } from './fixtures.js';
+import { pickFixtures, restoreSeededData } from './fixtures.js';
 import { runSuite } from './harness/measure.js';
 import type { CaseResult, SuiteOptions } from './harness/types.js';
 import { describeSearchDesignCost, measureSearchDesignCost } from './search-cost.js';
@@ -164,12 +164,16 @@ export async function measureOperations(
     const searchCost = await measureSearchDesignCost(pool);
     const maxWorkers = Math.max(...options.concurrencies);
     const fixtures = await pickFixtures(pool, maxWorkers);
-    const cases = benchCases(db, pool, fixtures, Date.now().toString(36)).filter((c) => selected(c.name));
+    const runId = Date.now().toString(36);
+    const cases = benchCases(db, pool, fixtures, runId).filter((c) => selected(c.name));
     await checkSameSql(config, cases);
     await checkSameResults(db, pool, fixtures);
 
-    const results = await runSuite(cases, suite, (result) =>
-      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+    const results = await runSuite(
+      cases,
+      suite,
+      (result) => console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+      () => restoreSeededData(url, runId),
     );
     const { rows } = await pool.query<{ version: string; posts: number; users: number }>(
       `SELECT current_setting('server_version') AS version,

@@ -34,7 +34,7 @@ import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { connectClient } from '../src/pool/connect.js';
 import { parseOrRefuse, positive, refuse, sharedOptions, sharedSettings } from './arguments.js';
 import { caseNames } from './cases.js';
-import { loadFixtures, searchWord } from './fixtures.js';
+import { loadFixtures, restoreSeededData, searchWord } from './fixtures.js';
 import { runSuite, summarizeRepeats } from './harness/measure.js';
 import {
   describeMachine,
@@ -147,12 +147,16 @@ async function measureTelemetry(
   selected: (name: string) => boolean,
 ): Promise<Step> {
   const fixtures = await loadFixtures(url, Math.max(...options.concurrencies));
-  const operations = telemetryOperations(fixtures, Date.now().toString(36)).filter((o) => selected(o.name));
+  const runId = Date.now().toString(36);
+  const operations = telemetryOperations(fixtures, runId).filter((o) => selected(o.name));
   const bench = openTelemetryBench(url, POOL_SIZE);
   try {
     const checks = await checkTelemetry(bench, operations);
-    const results = await runSuite(telemetryCases(bench, operations, checks), suite, (result) =>
-      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+    const results = await runSuite(
+      telemetryCases(bench, operations, checks),
+      suite,
+      (result) => console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
+      () => restoreSeededData(url, runId),
     );
     return {
       cases: results.cases,

@@ -115,12 +115,14 @@ export async function measureCase(
 
 /**
  * Every case at every concurrency, in that order, `options.repeat` times over (each result then names its
- * run); `onResult` hears of each as it is done.
+ * run); `onResult` hears of each as it is done. `beforeRepeat` runs before every run after the first: it
+ * puts back the data the writes of the run before changed, so that every run measures the same data.
  */
 export async function runSuite(
   cases: readonly BenchCase[],
   options: SuiteOptions,
   onResult?: (result: CaseResult) => void,
+  beforeRepeat?: () => Promise<void>,
 ): Promise<SuiteResult> {
   if (options.concurrencies.length === 0) throw new BenchDefinitionError('no concurrency to measure at');
   const repeat = options.repeat ?? 1;
@@ -136,6 +138,7 @@ export async function runSuite(
   };
   const results: CaseResult[] = [];
   for (let run = 1; run <= repeat; run++) {
+    if (run > 1) await beforeRepeat?.();
     for (const c of cases) {
       for (const concurrency of options.concurrencies) {
         const { warmupMs, sliceMs } = options;

@@ -528,8 +528,17 @@ describe('a repeated suite', () => {
       variants: [variant('fast', 10), variant('slow', 20)],
       targets: [{ baseline: 'slow', subject: 'fast', minRatio: 1.5 }],
     };
+    // What runs before each run after the first (putting the data back): after the run before, never before the first.
+    const restoredAfter: number[] = [];
     const suite = await onFakeClock(() =>
-      runSuite([c], { concurrencies: [2], warmupMs: 10, sliceMs: 40, rounds: 2, repeat: 3 }),
+      runSuite(
+        [c],
+        { concurrencies: [2], warmupMs: 10, sliceMs: 40, rounds: 2, repeat: 3 },
+        undefined,
+        async () => {
+          restoredAfter.push(calls.get('fast/0')?.length ?? 0);
+        },
+      ),
     );
 
     expect(suite.cases.map((r) => [r.run, r.concurrency])).toEqual([
@@ -537,6 +546,8 @@ describe('a repeated suite', () => {
       [2, 2],
       [3, 2],
     ]);
+    const perRun = (calls.get('fast/0')?.length ?? 0) / 3;
+    expect(restoredAfter).toEqual([perRun, 2 * perRun]);
     // A case's rows stay unique over the runs: no worker of a variant sees the same i twice.
     for (const [key, seen] of calls) expect(new Set(seen).size, key).toBe(seen.length);
     expect(calls.size).toBe(4);
