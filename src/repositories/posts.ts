@@ -356,16 +356,26 @@ export function postsRepository(
     },
 
     async findMany(options = {}) {
-      const { where, include, first, after, orderBy, ...filter } = validate(findPostsOptionsSchema, options);
-      const shaped = placeholdersFor('where', where ?? {});
+      const {
+        where = {},
+        include,
+        first,
+        after,
+        orderBy,
+        ...filter
+      } = validate(findPostsOptionsSchema, options);
+      const conditions = (Object.keys(where) as (keyof PostWhere)[]).filter(
+        (key) => where[key] !== undefined,
+      );
       return listPage(
         include,
         filter,
         { first, after, orderBy },
         {
-          shape: `where ${JSON.stringify(Object.keys(shaped))}`,
-          build: (eb) => matches(eb, shaped),
-          values: { where: where ?? {} },
+          shape: `where ${conditions.join(',')}`,
+          // The placeholders only when the statement is compiled, not on every call.
+          build: (eb) => matches(eb, placeholdersFor('where', where)),
+          values: { where },
         },
       );
     },
