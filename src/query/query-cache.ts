@@ -22,16 +22,17 @@ export function placeholder<T = string>(name: string): T {
   return `${MARK}${name}\uE000` as T;
 }
 
+/** The keys of `values` whose value is defined: which conditions a filter sets, for a template's shape. */
+export function definedKeys<T extends object>(values: T): (keyof T & string)[] {
+  return (Object.keys(values) as (keyof T & string)[]).filter((key) => values[key] !== undefined);
+}
+
 /**
  * `values` with each defined value replaced by the placeholder `path.key`: the shape of a row or a
  * filter for a template, whose `fill` then reads `values` at the same path.
  */
 export function placeholdersFor<T extends object>(path: string, values: T): T {
-  return Object.fromEntries(
-    Object.entries(values)
-      .filter(([, value]) => value !== undefined)
-      .map(([key]) => [key, placeholder(`${path}.${key}`)]),
-  ) as T;
+  return Object.fromEntries(definedKeys(values).map((key) => [key, placeholder(`${path}.${key}`)])) as T;
 }
 
 const nameOf = (value: unknown) =>

@@ -17,7 +17,13 @@ import {
   planPage,
   toPage,
 } from '../query/pagination.js';
-import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
+import {
+  definedKeys,
+  placeholder,
+  placeholdersFor,
+  QueryCache,
+  type RunCompiled,
+} from '../query/query-cache.js';
 import { mapRows, type StreamOptions, streamRows } from '../query/stream.js';
 import type { CreateManyOptions, CreateManyPostInput, Rows } from './create-many-input.js';
 import { idSchema } from './input-fields.js';
@@ -364,15 +370,12 @@ export function postsRepository(
         orderBy,
         ...filter
       } = validate(findPostsOptionsSchema, options);
-      const conditions = (Object.keys(where) as (keyof PostWhere)[]).filter(
-        (key) => where[key] !== undefined,
-      );
       return listPage(
         include,
         filter,
         { first, after, orderBy },
         {
-          shape: `where ${conditions.join(',')}`,
+          shape: `where ${definedKeys(where).join(',')}`,
           // The placeholders only when the statement is compiled, not on every call.
           build: (eb) => matches(eb, placeholdersFor('where', where)),
           values: { where },

@@ -10,7 +10,13 @@ import { NotFoundError } from '../errors/classes.js';
 import { withDatabaseErrors } from '../errors/with-database-errors.js';
 import { validate } from '../query/input-rules.js';
 import { afterKeyset, type PageOptions, planPage, toPage } from '../query/pagination.js';
-import { placeholder, placeholdersFor, QueryCache, type RunCompiled } from '../query/query-cache.js';
+import {
+  definedKeys,
+  placeholder,
+  placeholdersFor,
+  QueryCache,
+  type RunCompiled,
+} from '../query/query-cache.js';
 import { mapRows, type StreamOptions, streamRows } from '../query/stream.js';
 import type { CreateManyOptions, CreateManyUserInput, Rows } from './create-many-input.js';
 import { idSchema } from './input-fields.js';
@@ -349,9 +355,7 @@ export function usersRepository(
       const plan = planPage({ first, after, orderBy });
       const direction = plan.direction;
       const state = deletedState(filter);
-      const conditions = (Object.keys(where) as (keyof UserWhere)[]).filter(
-        (key) => where[key] !== undefined,
-      );
+      const conditions = definedKeys(where);
       // Compiled once per shape (relations, visibility, direction, cursor or not, which conditions); the
       // values fill placeholders, each `…Contains` as its LIKE pattern.
       const template = queries.template(
