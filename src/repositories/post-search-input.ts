@@ -3,22 +3,12 @@ import { z } from 'zod';
 import { storableText } from '../query/input-rules.js';
 import { idSchema } from './input-fields.js';
 import type { Post } from './models.js';
+import { postFields } from './select-lists.js';
 
 /** What a hit can carry besides its rank: the post's fields and its author's name. */
 export type SearchColumn = keyof Post | 'authorName';
 
-export const SEARCH_COLUMNS = [
-  'id',
-  'title',
-  'content',
-  'published',
-  'authorId',
-  'metadata',
-  'createdAt',
-  'updatedAt',
-  'deletedAt',
-  'authorName',
-] as const satisfies readonly SearchColumn[];
+export const SEARCH_COLUMNS = [...postFields, 'authorName'] as const satisfies readonly SearchColumn[];
 
 /** Most candidates the bounded mode ranks. */
 export const MAX_CANDIDATES = 100_000;

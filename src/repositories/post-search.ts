@@ -26,7 +26,7 @@ import {
   searchTextSchema,
 } from './post-search-input.js';
 import type { SearchRanking } from './search-ranking.js';
-import { postColumns } from './select-lists.js';
+import { type FieldOf, fieldOf, postColumns } from './select-lists.js';
 import { authorIsLive } from './soft-delete.js';
 
 export type { SearchOptions } from './post-search-input.js';
@@ -78,14 +78,6 @@ function decodeCursor(cursor: string): { kind: CursorKind; value: number; id: st
   return { kind, value, id };
 }
 
-/** The field a select list entry gives: its alias, or its column. */
-type FieldOf<S extends string> = S extends `${string} as ${infer Alias}`
-  ? Alias
-  : S extends `${string}.${infer Column}`
-    ? Column
-    : never;
-const fieldOf = (selection: string) =>
-  selection.split(' as ')[1] ?? selection.slice(selection.indexOf('.') + 1);
 const hitSelections = [...postColumns, 'u.name as authorName'] as const;
 /**
  * The select list entry of each column: the post's from the list every read uses (pg_posts as p), the

@@ -32,6 +32,22 @@ export const postColumns = [
   'p.deleted_at as deletedAt',
 ] as const;
 
+/** The field a select list entry gives: its alias, or its column. */
+export type FieldOf<S extends string> = S extends `${string} as ${infer Alias}`
+  ? Alias
+  : S extends `${string}.${infer Column}`
+    ? Column
+    : never;
+
+export const fieldOf = <S extends string>(selection: S): FieldOf<S> =>
+  (selection.split(' as ')[1] ?? selection.slice(selection.indexOf('.') + 1)) as FieldOf<S>;
+
+/** The fields a select list gives, in its order. */
+type FieldsOf<L extends readonly string[]> = { readonly [K in keyof L]: FieldOf<L[K] & string> };
+
+/** The fields of a post, in the order `postColumns` selects them. */
+export const postFields = postColumns.map(fieldOf) as unknown as FieldsOf<typeof postColumns>;
+
 /** `pg_roles as r` */
 export const roleColumns = [
   'r.id',
