@@ -13,10 +13,10 @@ interface Queryable {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
-/** Why the extension could not be created here, rather than a failure of the migration. */
 /** The extension's comment while the migration owns it. */
 const OURS = 'RUM index access method, installed by the migration index-posts-search-vector-rum';
 
+/** Why the extension could not be created here, rather than a failure of the migration. */
 const UNAVAILABLE = new Set<string>([
   SqlState.insufficientPrivilege,
   // The control file is there but its library is not (a partial install).
