@@ -15,7 +15,7 @@ import { connectClient, createPgPool } from '../src/pool/connect.js';
 import { benchCases } from './cases.js';
 import { checkSameResults, checkSameSql } from './checks.js';
 import { pickFixtures, restoreSeededData } from './fixtures.js';
-import { runSuite } from './harness/measure.js';
+import { logMeasured, runSuite } from './harness/measure.js';
 import type { CaseResult, SuiteOptions } from './harness/types.js';
 import { describeSearchDesignCost, measureSearchDesignCost } from './search-cost.js';
 
@@ -169,12 +169,7 @@ export async function measureOperations(
     await checkSameSql(config, cases);
     await checkSameResults(db, pool, fixtures);
 
-    const results = await runSuite(
-      cases,
-      suite,
-      (result) => console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
-      () => restoreSeededData(url, runId),
-    );
+    const results = await runSuite(cases, suite, logMeasured, () => restoreSeededData(url, runId));
     const { rows } = await pool.query<{ version: string; posts: number; users: number }>(
       `SELECT current_setting('server_version') AS version,
               (SELECT count(*) FROM pg_posts)::int AS posts, (SELECT count(*) FROM pg_users)::int AS users`,

@@ -35,7 +35,7 @@ import { connectClient } from '../src/pool/connect.js';
 import { parseOrRefuse, positive, refuse, sharedOptions, sharedSettings } from './arguments.js';
 import { caseNames } from './cases.js';
 import { loadFixtures, restoreSeededData, searchWord } from './fixtures.js';
-import { runSuite, summarizeRepeats } from './harness/measure.js';
+import { logMeasured, runSuite, summarizeRepeats } from './harness/measure.js';
 import {
   describeMachine,
   formatConsole,
@@ -152,11 +152,8 @@ async function measureTelemetry(
   const bench = openTelemetryBench(url, POOL_SIZE);
   try {
     const checks = await checkTelemetry(bench, operations);
-    const results = await runSuite(
-      telemetryCases(bench, operations, checks),
-      suite,
-      (result) => console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
-      () => restoreSeededData(url, runId),
+    const results = await runSuite(telemetryCases(bench, operations, checks), suite, logMeasured, () =>
+      restoreSeededData(url, runId),
     );
     return {
       cases: results.cases,
@@ -182,9 +179,7 @@ async function measureReplicas(
 ): Promise<Step> {
   const counts: ReplicaCount[] = [];
   const cases = (await replicaCases(servers, counts)).filter((c) => selected(c.name));
-  const results = await runSuite(cases, suite, (result) =>
-    console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
-  );
+  const results = await runSuite(cases, suite, logMeasured);
   const total = (server: 'primary' | 'standby') => counts.reduce((n, c) => n + c.counted[server], 0);
   // The monitor runs in the process whichever variant's slice it is: charged to both, so out of the
   // ratios. Here what it costs on its own, and what that would add to a routed read at the rates measured.

@@ -10,7 +10,7 @@
 import { wordWithFrequency } from '../scripts/lib/seed/search-words.js';
 import { createDatabase, type Database } from '../src/database/database.js';
 import { type Fixtures, loadFixtures } from './fixtures.js';
-import { runSuite } from './harness/measure.js';
+import { logMeasured, runSuite } from './harness/measure.js';
 import type { BenchCase, CaseResult, SuiteOptions } from './harness/types.js';
 import { benchConfig, POOL_SIZE, type Step, serverVersion } from './operations-step.js';
 
@@ -227,9 +227,7 @@ export async function measureSearchRanking(
     }
     const cases = searchRankingCases(bench, fixtures, dataset.posts).filter((c) => selected(c.name));
     const comparisons = await compareRanks(bench);
-    const results = await runSuite(cases, suite, (result) =>
-      console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
-    );
+    const results = await runSuite(cases, suite, logMeasured);
     return {
       cases: results.cases,
       postgresVersion: await serverVersion(url),

@@ -113,6 +113,10 @@ export async function measureCase(
   return summarizeCase(c, o, slices, latencies, gc !== undefined);
 }
 
+/** The `onResult` of every step: a line as each case and concurrency is done. */
+export const logMeasured = (result: CaseResult): void =>
+  console.log(`measured ${result.case} at concurrency ${result.concurrency}`);
+
 /**
  * Every case at every concurrency, in that order, `options.repeat` times over (each result then names its
  * run); `onResult` hears of each as it is done. `beforeRepeat` runs before every run after the first: it

@@ -11,7 +11,7 @@ import { createDatabase, type Database } from '../../src/database/database.js';
 import { UniqueViolationError } from '../../src/errors/classes.js';
 import { migrate } from '../../src/migrate/migrate.js';
 import { connectClient, createPgPool } from '../../src/pool/connect.js';
-import { runSuite } from '../harness/measure.js';
+import { logMeasured, runSuite } from '../harness/measure.js';
 import type { CaseResult, SuiteOptions } from '../harness/types.js';
 import { BULK_CASE_NAMES, bulkLoadCases } from './bulk-load-cases.js';
 import type { HeapReport } from './heap-child.js';
@@ -148,9 +148,7 @@ export async function measureLargeData(
       const author = await db.users.create({ email: `${runId}-author@example.com` });
       // One import at a time: a load is one transaction of one connection.
       const cases = bulkLoadCases(db, pool, author.id, runId).filter((c) => selected(c.name));
-      const results = await runSuite(cases, { ...suite, concurrencies: [1] }, (result) =>
-        console.log(`measured ${result.case} at concurrency ${result.concurrency}`),
-      );
+      const results = await runSuite(cases, { ...suite, concurrencies: [1] }, logMeasured);
       console.log('large data: memory of a stream and of a load, in child processes');
       const memory = await memoryChecks(url.toString(), options);
       console.log(`large data: a load failing at row ${count(options.duplicateAt)}`);
