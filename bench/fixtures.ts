@@ -82,14 +82,19 @@ export async function pickFixtures(pool: pg.Pool, maxWorkers: number): Promise<F
   };
 }
 
-/** The fixtures of the seeded database `url`, read over a connection of their own. */
-export async function loadFixtures(url: string, maxWorkers: number): Promise<Fixtures> {
+/** `work` on a pool of one connection to `url`, ended afterwards. */
+async function onOwnConnection<T>(url: string, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
   const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
   try {
-    return await pickFixtures(pool, maxWorkers);
+    return await work(pool);
   } finally {
     await pool.end();
   }
+}
+
+/** The fixtures of the seeded database `url`, read over a connection of their own. */
+export function loadFixtures(url: string, maxWorkers: number): Promise<Fixtures> {
+  return onOwnConnection(url, (pool) => pickFixtures(pool, maxWorkers));
 }
 
 /**
@@ -99,12 +104,9 @@ export async function loadFixtures(url: string, maxWorkers: number): Promise<Fix
  * data: without it the nested creates' posts (the commonest category, newest first) made the metadata
  * filter walk thousands of new posts in the runs after the first.
  */
-export async function restoreSeededData(url: string, runId: string): Promise<void> {
-  const pool = createPgPool(parseConnectionUrl(url, '--url'), { max: 1 });
-  try {
+export function restoreSeededData(url: string, runId: string): Promise<void> {
+  return onOwnConnection(url, async (pool) => {
     await pool.query(`DELETE FROM pg_users WHERE email LIKE $1`, [`%-${runId}-%@example.com`]);
     await pool.query('VACUUM ANALYZE pg_users, pg_posts, pg_roles');
-  } finally {
-    await pool.end();
-  }
+  });
 }
