@@ -8,7 +8,7 @@ export const sharedOptions = {
   concurrency: { type: 'string', default: '1,10' },
   rounds: { type: 'string', default: '5' },
   'slice-ms': { type: 'string', default: '1000' },
-  'warmup-ms': { type: 'string', default: '1000' },
+  'warmup-ms': { type: 'string', default: '3000' },
   only: { type: 'string' },
   'no-pin': { type: 'boolean', default: false },
   url: { type: 'string' },

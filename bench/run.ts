@@ -22,7 +22,7 @@
  * times over the same seeded data and judges the targets on the median of the runs.
  *
  *   npm run bench -- [--posts 100000] [--posts-per-user 20] [--seed 1] [--concurrency 1,10]
- *                    [--rounds 5] [--slice-ms 1000] [--warmup-ms 1000] [--repeat 1] [--no-pin] [--label NAME]
+ *                    [--rounds 5] [--slice-ms 1000] [--warmup-ms 3000] [--repeat 1] [--no-pin] [--label NAME]
  *                    [--url URL [--replica-url URL]] [--only TEXT (cases whose name contains it)]
  *                    [--step NAME (only this step; repeatable)] [--check]
  *                    [--stream-rows 2000000] [--load-rows 1000000] [--duplicate-at 500000]

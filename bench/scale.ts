@@ -10,7 +10,7 @@
  * number of posts a word matches, since it ranks every one of them.
  *
  *   npm run bench:scale -- [--small 100000] [--large 1000000] [--posts-per-user 20] [--seed 1]
- *                          [--concurrency 1,10] [--rounds 5] [--slice-ms 1000] [--warmup-ms 1000]
+ *                          [--concurrency 1,10] [--rounds 5] [--slice-ms 1000] [--warmup-ms 3000]
  *                          [--only TEXT] [--no-pin] [--url URL] [--label scale]
  *   npm run bench:scale -- SMALL.json LARGE.json   (compares two saved `npm run bench` results instead)
  */

@@ -5,8 +5,9 @@
  * prepared statement (`pool.query({ name, text, values })`).
  * Measured by the process's own CPU accounting (process.cpuUsage, user + system) over a fixed number of
  * calls, so a busy machine lengthens the wall time but hardly the figure; the variants alternate round by
- * round and the median round counts. `--variant layer --only …` runs one side alone, for `node --cpu-prof`
- * or `valgrind --tool=callgrind`.
+ * round and the median round counts; a second line gives the main thread's share alone (without V8's and
+ * libuv's other threads). `--variant layer --only …` runs one side alone, for `node --cpu-prof` or
+ * `valgrind --tool=callgrind`.
  *
  *   taskset -c 0 node --import tsx scripts/profile-client.ts [--url postgres://…/postgres] [--calls 2000]
  *     [--rounds 7] [--concurrency 10] [--posts 20000] [--only TEXT] [--variant layer|raw] [--drop]
@@ -18,6 +19,7 @@
  * `--slot` of their own (0, 1, …): their soft deletes then touch posts of their own.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
@@ -215,7 +217,19 @@ function callgrind(state: 'on' | 'off'): void {
     execFileSync('callgrind_control', ['-i', state, String(process.pid)], { stdio: 'ignore' });
 }
 
-/** CPU µs per call of `calls` calls of `fn`, `CONCURRENCY` at a time. */
+/**
+ * The main thread's CPU time in µs (Linux's schedstat, ns): process.cpuUsage also counts V8's and
+ * libuv's other threads (compilers, the collector's helpers, a loader's thread).
+ */
+function mainThreadMicros(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU µs per call of `calls` calls of `fn`, `CONCURRENCY` at a time: the process's and the main thread's. */
 async function cpuPerCall(
   fn: (i: number) => Promise<unknown>,
   calls: number,
@@ -231,10 +245,12 @@ async function cpuPerCall(
   };
   if (measured) callgrind('on');
   const before = process.cpuUsage();
+  const mainBefore = mainThreadMicros();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const used = process.cpuUsage(before);
+  const main = mainThreadMicros() - mainBefore;
   if (measured) callgrind('off');
-  return (used.user + used.system) / calls;
+  return { process: (used.user + used.system) / calls, main: main / calls };
 }
 
 const median = (xs: number[]) => {
@@ -283,9 +299,12 @@ async function main() {
       // Warm-up: both sides' code optimized, every connection holding its prepared statements.
       for (const side of sides) await cpuPerCall(op[side], Math.max(CALLS, Number(args.warmup)), 0, false);
       const samples: Record<string, number[]> = { layer: [], raw: [] };
+      const mains: Record<string, number[]> = { layer: [], raw: [] };
       for (let round = 0; round < ROUNDS; round++) {
         for (const side of round % 2 ? [...sides].reverse() : sides) {
-          samples[side]?.push(await cpuPerCall(op[side], CALLS, (round + 1) * CALLS));
+          const used = await cpuPerCall(op[side], CALLS, (round + 1) * CALLS);
+          samples[side]?.push(used.process);
+          mains[side]?.push(used.main);
         }
       }
       const layer = samples.layer?.length ? median(samples.layer) : Number.NaN;
@@ -297,6 +316,12 @@ async function main() {
           (ratios?.length
             ? `  (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`
             : ''),
+      );
+      const mainLayer = mains.layer?.length ? median(mains.layer) : Number.NaN;
+      const mainRaw = mains.raw?.length ? median(mains.raw) : Number.NaN;
+      console.log(
+        `${'  main thread alone'.padEnd(36)} layer ${mainLayer.toFixed(1).padStart(6)}  ` +
+          `raw named ${mainRaw.toFixed(1).padStart(6)}  ratio ${(mainLayer / mainRaw).toFixed(2)}`,
       );
     }
     // The writes' rows: the created users go, the posts are all restored already.
