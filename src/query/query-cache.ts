@@ -62,11 +62,15 @@ export class QueryTemplate {
 
 function valueAt(values: unknown, path: readonly string[]): unknown {
   let value = values;
-  for (const key of path) {
-    if (typeof value !== 'object' || value === null || !(key in value)) {
+  for (let index = 0; index < path.length; index++) {
+    const key = path[index] as string;
+    const holder =
+      typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    value = holder?.[key];
+    // A value the caller left undefined is rare: only then is it told apart from a missing key.
+    if (value === undefined && !(holder && key in holder)) {
       throw new Error(`query template: no value for placeholder "${path.join('.')}"`);
     }
-    value = (value as Record<string, unknown>)[key];
   }
   return value;
 }

@@ -67,6 +67,11 @@ describe('QueryCache', () => {
       where: { name: 'Ada' },
     });
     expect(filled.parameters).toEqual(['second', 'Ada']);
+    // A key that is there with an undefined value is a value (sent as NULL), not a missing one.
+    expect(template.fill({ users: [{}, { email: undefined }], where: { name: 'Ada' } }).parameters).toEqual([
+      undefined,
+      'Ada',
+    ]);
     expect(() => template.fill({ users: [{ email: 'only one' }], where: { name: 'Ada' } })).toThrow(
       'no value for placeholder "users.1.email"',
     );
