@@ -148,10 +148,10 @@ export class PreparedStatements {
 
   #closeLeastRecentlyUsed(): void {
     const oldest = leastRecentlyUsed(this.#names);
-    const statement = oldest === undefined ? undefined : this.#names.get(oldest);
-    if (oldest === undefined || statement === undefined) return;
-    this.#names.delete(oldest);
-    this.#toClose.push(statement.name);
+    if (oldest === undefined) return;
+    const [text, { name }] = oldest;
+    this.#names.delete(text);
+    this.#toClose.push(name);
   }
 
   #forgetAll(): void {

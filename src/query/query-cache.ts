@@ -102,7 +102,7 @@ export class QueryCache {
 
   #dropLeastRecentlyUsed(): void {
     const oldest = leastRecentlyUsed(this.#templates);
-    if (oldest !== undefined) this.#templates.delete(oldest);
+    if (oldest !== undefined) this.#templates.delete(oldest[0]);
   }
 
   get size(): number {
