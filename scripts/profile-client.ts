@@ -19,7 +19,6 @@
  * `--slot` of their own (0, 1, …): their soft deletes then touch posts of their own.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createId } from '@paralleldrive/cuid2';
 import type pg from 'pg';
@@ -31,6 +30,7 @@ import { createDatabase, type Database } from '../src/database/database.js';
 import { migrate } from '../src/migrate/migrate.js';
 import { connectClient, createPgPool } from '../src/pool/connect.js';
 import { seedDatabase } from './lib/seed/index.js';
+import { mainThreadMicros } from './lib/thread-cpu.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -215,18 +215,6 @@ function operations(
 function callgrind(state: 'on' | 'off'): void {
   if (args.callgrind)
     execFileSync('callgrind_control', ['-i', state, String(process.pid)], { stdio: 'ignore' });
-}
-
-/**
- * The main thread's CPU time in µs (Linux's schedstat, ns): process.cpuUsage also counts V8's and
- * libuv's other threads (compilers, the collector's helpers, a loader's thread).
- */
-function mainThreadMicros(): number {
-  try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /** CPU µs per call of `calls` calls of `fn`, `CONCURRENCY` at a time: the process's and the main thread's. */

@@ -7,10 +7,11 @@
  *
  *   taskset -c 0 node --import tsx scripts/wait-cost.ts [--url postgres://…/postgres] [--calls 2000] [--rounds 5]
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { median } from '../bench/harness/measure.js';
 import { parseConnectionUrl } from '../src/config/connection-url.js';
 import { createPgPool } from '../src/pool/connect.js';
+import { mainThreadMicros } from './lib/thread-cpu.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,17 +29,6 @@ const STATEMENTS = [
   { label: 'after a 0.5 ms wait', text: 'SELECT 1 AS n FROM pg_sleep(0.0005)' },
   { label: 'after a 3 ms wait', text: 'SELECT 1 AS n FROM pg_sleep(0.003)' },
 ];
-
-/** The main thread's CPU time in µs (Linux's schedstat, ns); NaN elsewhere. */
-function mainThreadMicros(): number {
-  try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 const pool = createPgPool(parseConnectionUrl(args.url, '--url'), { max: 1 });
 try {
